@@ -1,0 +1,31 @@
+//! Bearer-token check in front of every Graph resource.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::GraphError;
+use crate::login::TokenState;
+use crate::sim::Sim;
+
+/// Lets the request through only with a valid token this simulator issued.
+pub async fn require_token(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
+    let state = bearer_token(request.headers()).map(|t| sim.tokens().state(t));
+    let message = match state {
+        Some(TokenState::Valid) => return next.run(request).await,
+        None => "Access token is empty.",
+        Some(TokenState::Expired) => "Lifetime validation failed, the token is expired.",
+        Some(TokenState::Unknown) => "Access token validation failure. Invalid token.",
+    };
+    GraphError::invalid_token(message).into_response()
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("Bearer") && !token.is_empty()).then_some(token)
+}
