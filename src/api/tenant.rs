@@ -1,0 +1,191 @@
+//! `Tenant`: how to reach one Entra tenant, and what its licences are called.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::user::LicenseTier;
+
+/// Connection and policy settings for one Entra tenant.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "m365-operator.io",
+    version = "v1alpha1",
+    kind = "Tenant",
+    status = "TenantStatus",
+    shortname = "m365tenant",
+    category = "m365",
+    printcolumn = r#"{"name":"Domain","type":"string","jsonPath":".spec.domain"}"#,
+    printcolumn = r#"{"name":"Connected","type":"string","jsonPath":".status.conditions[?(@.type==\"Connected\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantSpec {
+    /// The directory (tenant) id, a GUID, or one of its verified domains.
+    #[schemars(length(min = 1, max = 253))]
+    pub tenant_id: String,
+
+    /// The verified domain new accounts get their UPN in.
+    #[schemars(length(min = 3, max = 48))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)+$')")
+        .message("domain must be a lower-case DNS name such as contoso.com"))]
+    pub domain: String,
+
+    /// Where Graph and the token service are; Microsoft's public cloud unless overridden.
+    #[serde(default)]
+    pub endpoints: Endpoints,
+
+    /// The app registration the operator signs in as.
+    pub credentials: Credentials,
+
+    /// Which skuPartNumber each licence tier means in this tenant.
+    #[serde(default)]
+    pub licenses: LicenseMap,
+}
+
+/// Service addresses. Override them for a national cloud or a simulator.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoints {
+    /// Graph base address, up to and including the version segment.
+    #[serde(default = "default_graph")]
+    #[x_kube(validation = Rule::new("isURL(self) && url(self).getScheme() in ['http', 'https']")
+        .message("endpoints.graph must be an http(s) URL"))]
+    #[schemars(length(max = 512))]
+    pub graph: String,
+
+    /// Identity platform authority host; the token URL is `{login}/{tenantId}/oauth2/v2.0/token`.
+    #[serde(default = "default_login")]
+    #[x_kube(validation = Rule::new("isURL(self) && url(self).getScheme() in ['http', 'https']")
+        .message("endpoints.login must be an http(s) URL"))]
+    #[schemars(length(max = 512))]
+    pub login: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self {
+            graph: default_graph(),
+            login: default_login(),
+        }
+    }
+}
+
+fn default_graph() -> String {
+    "https://graph.microsoft.com/v1.0".to_string()
+}
+
+fn default_login() -> String {
+    "https://login.microsoftonline.com".to_string()
+}
+
+/// The app registration's client id and where its client secret is kept.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    /// Application (client) id of the app registration.
+    #[schemars(length(min = 1, max = 128))]
+    pub client_id: String,
+
+    /// The Secret key holding the client secret.
+    pub client_secret: SecretKeyRef,
+}
+
+/// One key of one Secret. A Tenant is cluster-scoped, so the namespace is explicit.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    #[serde(default = "default_secret_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+fn default_secret_key() -> String {
+    "clientSecret".to_string()
+}
+
+/// skuPartNumber per tier. Ids differ between tenants; part numbers do not, so the operator
+/// resolves the skuId from `subscribedSkus` at run time.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct LicenseMap {
+    #[serde(rename = "E3", default = "default_e3")]
+    #[schemars(length(min = 1, max = 64))]
+    pub e3: String,
+    #[serde(rename = "E5", default = "default_e5")]
+    #[schemars(length(min = 1, max = 64))]
+    pub e5: String,
+}
+
+impl Default for LicenseMap {
+    fn default() -> Self {
+        Self {
+            e3: default_e3(),
+            e5: default_e5(),
+        }
+    }
+}
+
+impl LicenseMap {
+    /// The skuPartNumber this tenant uses for a tier.
+    pub fn sku_part_number(&self, tier: LicenseTier) -> &str {
+        match tier {
+            LicenseTier::E3 => &self.e3,
+            LicenseTier::E5 => &self.e5,
+        }
+    }
+}
+
+impl TenantStatus {
+    /// The seat counts last read for a tier, if the tenant subscribes to it.
+    pub fn seats_for(&self, tier: LicenseTier) -> Option<&SeatCount> {
+        self.seats.iter().find(|s| s.license == tier)
+    }
+}
+
+fn default_e3() -> String {
+    "ENTERPRISEPACK".to_string()
+}
+
+fn default_e5() -> String {
+    "ENTERPRISEPREMIUM".to_string()
+}
+
+/// What the operator last saw of the tenant.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    #[serde(default)]
+    #[schemars(schema_with = "super::conditions::schema")]
+    pub conditions: Vec<Condition>,
+
+    /// Seats per configured licence tier, from `subscribedSkus`.
+    #[serde(default)]
+    pub seats: Vec<SeatCount>,
+
+    /// When the seats were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats_checked_at: Option<Time>,
+}
+
+/// Seat counts of one subscription.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatCount {
+    pub license: LicenseTier,
+    pub sku_part_number: String,
+    /// The subscription's id in this tenant, resolved from the part number.
+    pub sku_id: String,
+    /// `prepaidUnits.enabled`.
+    pub enabled: i64,
+    /// `consumedUnits`.
+    pub consumed: i64,
+    /// What is left to assign.
+    pub available: i64,
+}

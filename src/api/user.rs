@@ -1,0 +1,198 @@
+//! `User`: one person's Entra ID account, from an HR-approved request.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// The desired state of one Entra ID account.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "m365-operator.io",
+    version = "v1alpha1",
+    kind = "User",
+    namespaced,
+    status = "UserStatus",
+    shortname = "m365user",
+    shortname = "mu",
+    category = "m365",
+    validation = Rule::new("self.metadata.name.size() <= 240")
+        .message("a User's name may be at most 240 characters, so that its credentials Secret's name fits"),
+    printcolumn = r#"{"name":"UPN","type":"string","jsonPath":".status.userPrincipalName"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"License","type":"string","jsonPath":".spec.license"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSpec {
+    /// Name of the cluster-scoped Tenant the account lives in.
+    #[serde(default = "default_tenant")]
+    #[schemars(length(min = 1, max = 253))]
+    pub tenant: String,
+
+    /// First name, as HR recorded it; accents are fine, the UPN is transliterated.
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.trim().size() > 0").message("givenName must not be empty"))]
+    pub given_name: String,
+
+    /// Last name, as HR recorded it.
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.trim().size() > 0").message("surname must not be empty"))]
+    pub surname: String,
+
+    /// Shown in address books; defaults to "givenName surname".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub display_name: Option<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub department: Option<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub job_title: Option<String>,
+
+    /// ISO 3166 alpha-2 country code, in capitals. Entra needs it before any licence.
+    #[x_kube(validation = Rule::new("self.matches('^[A-Z]{2}$')").message(
+        "usageLocation must be a two-letter ISO 3166 country code in capitals, such as DE or US"
+    ))]
+    pub usage_location: String,
+
+    /// Which Microsoft 365 plan the person gets; the Tenant maps it to a skuPartNumber.
+    pub license: LicenseTier,
+
+    /// Replaces the derived `firstname.lastname` part of the UPN, e.g. to resolve a clash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new(
+        "self.matches('^[A-Za-z0-9_!#^~\\'-]+([.][A-Za-z0-9_!#^~\\'-]+)*$')"
+    ).message(
+        "upnLocalPart may use letters A-Z, digits and ' . - _ ! # ^ ~ only, without a leading, trailing or doubled dot"
+    ))]
+    pub upn_local_part: Option<String>,
+
+    /// Replaces the derived mail alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._!#^~\\'-]+$')").message(
+        "mailNickname may use letters A-Z, digits and . - _ ! # ^ ~ ' only"
+    ))]
+    pub mail_nickname: Option<String>,
+
+    /// The HR approval this request rests on.
+    pub approval: Approval,
+
+    /// Where the welcome mail with the first-sign-in credentials goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub welcome_mail: Option<WelcomeMail>,
+}
+
+fn default_tenant() -> String {
+    "default".to_string()
+}
+
+/// The licence tiers the procedure allows.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum LicenseTier {
+    E3,
+    E5,
+}
+
+impl std::fmt::Display for LicenseTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LicenseTier::E3 => "E3",
+            LicenseTier::E5 => "E5",
+        })
+    }
+}
+
+/// Who in HR approved the account, and where the request is recorded.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    /// Mail address of the approving HR partner.
+    #[schemars(length(min = 3, max = 254))]
+    #[x_kube(validation = Rule::new("self.matches('^[^@\\\\s]+@[^@\\\\s]+$')")
+        .message("approval.approver must be a mail address"))]
+    pub approver: String,
+
+    /// The HR ticket or request id.
+    #[schemars(length(min = 1, max = 128))]
+    pub reference: String,
+
+    /// When HR approved; the provisioning deadline counts from here.
+    pub approved_at: Time,
+}
+
+/// Recipient of the welcome mail: the person's private address or their manager.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WelcomeMail {
+    #[schemars(length(min = 3, max = 254))]
+    #[x_kube(validation = Rule::new("self.matches('^[^@\\\\s]+@[^@\\\\s]+$')")
+        .message("welcomeMail.recipient must be a mail address"))]
+    pub recipient: String,
+}
+
+/// Where the account stands, as the operator last observed it.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+
+    /// The Entra object id, recorded the moment Graph answers the create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_nickname: Option<String>,
+
+    /// skuPartNumber of the licence assigned to the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_license: Option<String>,
+
+    /// Secret in the User's namespace that holds the temporary password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    #[serde(default)]
+    #[schemars(schema_with = "super::conditions::schema")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The lifecycle phase shown by `kubectl get`.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum Phase {
+    /// Waiting for something outside the operator (tenant, approval, a person's fix).
+    Pending,
+    /// The operator is creating or licensing the account.
+    Provisioning,
+    /// The account exists, is licensed and can sign in.
+    Active,
+    /// The account is deactivated.
+    Inactive,
+    /// Provisioning cannot go on without a change to the manifest.
+    Failed,
+}
+
+impl User {
+    /// The display name Entra shows: the spec's, or "givenName surname".
+    pub fn display_name(&self) -> String {
+        self.spec.display_name.clone().unwrap_or_else(|| {
+            format!(
+                "{} {}",
+                self.spec.given_name.trim(),
+                self.spec.surname.trim()
+            )
+        })
+    }
+}

@@ -1,0 +1,14 @@
+//! m365-operator: a Kubernetes operator that runs the Microsoft 365 / Entra ID user
+//! lifecycle from declared resources.
+//!
+//! Data flows one way: manifests → reconcilers (observe, plan, act through [`graph`]) →
+//! status, Events and logs. The README maps the modules.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod connections;
+pub mod credentials;
+pub mod graph;
+pub mod names;
+pub mod password;
+pub mod reconcile;
