@@ -1,0 +1,5 @@
+//! Helpers shared by the integration tests.
+
+pub mod cluster;
+pub mod operator;
+pub mod scenario;

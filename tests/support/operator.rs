@@ -1,0 +1,75 @@
+//! The operator binary, run as a child process the way a Deployment runs it, so that a test
+//! can kill it at any moment and start it again.
+#![allow(dead_code, reason = "each test crate uses only part of this module")]
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use super::cluster::{self, Identity};
+
+/// A running operator; killed when dropped.
+pub struct Operator {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Operator {
+    /// Starts `m365-operator run` for one namespace, logging at debug level to a file.
+    pub fn start(namespace: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the operator log");
+        let log = dir.path().join("operator.log");
+        let child = Self::spawn(namespace, &log);
+        Operator {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn spawn(namespace: &str, log: &PathBuf) -> Child {
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the log");
+        let err = out.try_clone().expect("clone the log handle");
+        Command::new(env!("CARGO_BIN_EXE_m365-operator"))
+            .args(["run", "--namespace", namespace])
+            .env("KUBECONFIG", cluster::kubeconfig_path(Identity::Admin))
+            // Debug shows every Graph round trip: the widest net for a leaked secret.
+            .env(
+                "M365_LOG",
+                "debug,hyper=info,h2=info,rustls=info,tower=info",
+            )
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start the operator binary")
+    }
+
+    /// Kills the process at once (SIGKILL): no shutdown, no last status write.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again, appending to the same log.
+    pub fn restart(&mut self, namespace: &str) {
+        self.kill();
+        self.child = Self::spawn(namespace, &self.log);
+    }
+
+    /// Everything the operator logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
