@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tracing::info;
 
+use crate::config::{GroupSeed, ThrottleLimits};
 use crate::faults::Faults;
 use crate::http::body::JsonBody;
 use crate::http::error::GraphError;
@@ -24,13 +25,63 @@ pub fn routes() -> Router<Arc<Sim>> {
         .route("/outbox", get(outbox))
         .route("/requests", get(requests))
         .route("/users", post(seed_user))
+        .route("/groups", get(groups).post(seed_group))
+        .route("/throttling", get(throttling).put(set_throttling))
         .route("/skus/{sku_part_number}", put(set_seats))
         .route("/faults", get(faults).put(set_faults))
         .method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn state(State(sim): State<Arc<Sim>>) -> Json<Value> {
-    Json(json!({"users": sim.users_snapshot(), "skus": sim.skus_snapshot()}))
+    Json(json!({
+        "users": sim.users_snapshot(),
+        "deletedUsers": sim.deleted_users_snapshot(),
+        "groups": sim.groups_snapshot(),
+        "skus": sim.skus_snapshot(),
+    }))
+}
+
+async fn groups(State(sim): State<Arc<Sim>>) -> Json<Vec<Value>> {
+    Json(sim.groups_snapshot())
+}
+
+/// Adds a group as the configuration's `groups` entries describe one, members included.
+async fn seed_group(
+    State(sim): State<Arc<Sim>>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), GraphError> {
+    let seed: GroupSeed = serde_json::from_value(body)
+        .map_err(|e| GraphError::bad_request("BadRequest", format!("Not a group: {e}")))?;
+    let group = {
+        let mut directory = sim.directory();
+        let group = directory
+            .seed_group(&seed)
+            .map_err(|e| GraphError::bad_request("BadRequest", e))?;
+        let mut props = group.props.clone();
+        props.insert("members".into(), json!(group.members));
+        Value::Object(props)
+    };
+    info!(group = %group["displayName"], "group seeded");
+    Ok((StatusCode::CREATED, Json(group)))
+}
+
+async fn throttling(State(sim): State<Arc<Sim>>) -> Json<ThrottleLimits> {
+    Json(sim.throttle().limits().clone())
+}
+
+async fn set_throttling(
+    State(sim): State<Arc<Sim>>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<ThrottleLimits>, GraphError> {
+    let limits: ThrottleLimits = serde_json::from_value(body).map_err(|e| {
+        GraphError::bad_request("BadRequest", format!("Not a throttling document: {e}"))
+    })?;
+    limits
+        .check()
+        .map_err(|e| GraphError::bad_request("BadRequest", e))?;
+    info!(?limits, "throttling set");
+    sim.set_throttling(limits.clone());
+    Ok(Json(limits))
 }
 
 async fn outbox(State(sim): State<Arc<Sim>>) -> Json<Vec<Value>> {
@@ -84,6 +135,9 @@ async fn set_faults(
     let faults: Faults = serde_json::from_value(body).map_err(|e| {
         GraphError::bad_request("BadRequest", format!("Not a faults document: {e}"))
     })?;
+    faults
+        .check()
+        .map_err(|e| GraphError::bad_request("BadRequest", e))?;
     info!(?faults, "faults set");
     sim.set_faults(faults.clone());
     Ok(Json(faults))

@@ -5,51 +5,59 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, ThrottleLimits};
 use crate::faults::Faults;
 use crate::http;
+use crate::net::{Incoming, Peer};
 use crate::sim::Sim;
+use crate::tls::TlsIdentity;
 
 /// A running simulator. Dropping the handle stops the server as [`Handle::shutdown`] does, but
 /// without waiting for it.
 pub struct Handle {
     sim: Arc<Sim>,
-    stop: oneshot::Sender<()>,
+    ca_pem: String,
     server: JoinHandle<io::Result<()>>,
 }
 
 /// Starts the simulator for `config` on `listener` and returns at once; the server runs on a
-/// spawned task.
+/// spawned task. The port answers plain HTTP ([`Handle::base_url`]) and HTTPS
+/// ([`Handle::https_url`], with a certificate made at start by the authority of
+/// [`Handle::ca_pem`]).
 ///
 /// The listener must be bound to a loopback address: the control API has no authentication.
 /// Fails with [`io::ErrorKind::InvalidInput`] otherwise, and with
-/// [`io::ErrorKind::InvalidData`] when the configuration or a seeded user is refused.
+/// [`io::ErrorKind::InvalidData`] when the configuration or a seeded object is refused.
 pub async fn serve(config: Config, listener: TcpListener) -> io::Result<Handle> {
     let address = listener.local_addr()?;
     if !address.ip().is_loopback() {
         let message = format!("the simulator listens on loopback only, not on {address}");
         return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
     }
-    let base_url = format!("http://{address}");
-    let sim =
-        Sim::new(config, base_url).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let sim = Arc::new(sim);
-    let app = http::router(sim.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
+    let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
+    let ca_file = config.ca_cert_file.clone();
+    let sim = Arc::new(Sim::new(config, address).map_err(invalid)?);
+    let tls = TlsIdentity::generate().map_err(io::Error::other)?;
+    if let Some(path) = &ca_file {
+        std::fs::write(path, &tls.ca_pem)?;
+    }
+    let incoming = Incoming::spawn(listener, tls.acceptor, sim.stop_signal())?;
+    let app = http::router(sim.clone()).into_make_service_with_connect_info::<Peer>();
+    let stopping = sim.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                // A dropped handle stops the server too.
-                let _ = stopped.await;
-            })
+        axum::serve(incoming, app)
+            .with_graceful_shutdown(async move { stopping.stopped().await })
             .await
     });
-    info!(base_url = %sim.base_url, "graph simulator listening");
-    Ok(Handle { sim, stop, server })
+    info!(base_url = %sim.base_url, https_url = %sim.tls_base_url, "graph simulator listening");
+    Ok(Handle {
+        sim,
+        ca_pem: tls.ca_pem,
+        server,
+    })
 }
 
 impl Handle {
@@ -58,13 +66,36 @@ impl Handle {
         self.sim.base_url.clone()
     }
 
-    /// Every user with every stored property, replicated or not; never a password.
+    /// `https://127.0.0.1:PORT`: the same simulator over TLS, for clients that insist on it.
+    /// Links in answers use the scheme the request came with.
+    pub fn https_url(&self) -> String {
+        self.sim.tls_base_url.clone()
+    }
+
+    /// The PEM certificate of the authority that signed the TLS certificate; trust it to
+    /// reach [`https_url`](Self::https_url).
+    pub fn ca_pem(&self) -> String {
+        self.ca_pem.clone()
+    }
+
+    /// Every user that is not deleted, with every stored property, replicated or not; never a
+    /// password.
     pub fn users(&self) -> Vec<Value> {
         self.sim.users_snapshot()
     }
 
+    /// Deleted users that can still be restored, with `deletedDateTime`.
+    pub fn deleted_users(&self) -> Vec<Value> {
+        self.sim.deleted_users_snapshot()
+    }
+
+    /// Every group with its properties and `members` (object ids of direct members).
+    pub fn groups(&self) -> Vec<Value> {
+        self.sim.groups_snapshot()
+    }
+
     /// Sent mails, oldest first: `{from, to, cc, bcc, subject, contentType, body,
-    /// internetMessageHeaders, sentAt}`.
+    /// internetMessageHeaders, singleValueExtendedProperties, sentAt}`.
     pub fn outbox(&self) -> Vec<Value> {
         self.sim.outbox_snapshot()
     }
@@ -72,6 +103,11 @@ impl Handle {
     /// Replaces the faults in force.
     pub fn set_faults(&self, faults: Faults) {
         self.sim.set_faults(faults);
+    }
+
+    /// Replaces the throttling limits and refills every bucket.
+    pub fn set_throttling(&self, limits: ThrottleLimits) {
+        self.sim.set_throttling(limits);
     }
 
     /// Sets the purchased seats of the subscription with this part number (any case); an
@@ -87,19 +123,27 @@ impl Handle {
         }
     }
 
-    /// Answered requests, oldest first: `{method, path, status, at}`. The control API is not
-    /// logged.
+    /// Answered requests, oldest first: `{method, path, status, at, resourceUnits, inBatch}`.
+    /// The control API is not logged; requests inside a `$batch` are, as they run, before the
+    /// batch itself.
     pub fn requests(&self) -> Vec<Value> {
         self.sim.requests_snapshot()
     }
 
-    /// Stops accepting connections, lets requests in flight finish and waits for the server.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        match self.server.await {
+    /// Stops accepting connections, lets requests in flight finish (held answers end at
+    /// once) and waits for the server.
+    pub async fn shutdown(mut self) {
+        self.sim.stop();
+        match (&mut self.server).await {
             Ok(Ok(())) => info!("graph simulator stopped"),
             Ok(Err(error)) => warn!(%error, "graph simulator stopped with an error"),
             Err(error) => warn!(%error, "graph simulator task failed"),
         }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.sim.stop();
     }
 }

@@ -1,4 +1,7 @@
-//! Random identifiers: object ids, request ids and opaque access tokens.
+//! Random identifiers: object ids, request ids, message ids and opaque access tokens.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// A random version-4 GUID in the lowercase 8-4-4-4-12 form Entra uses for object ids.
 pub fn guid() -> String {
@@ -21,6 +24,18 @@ pub fn guid() -> String {
 pub fn access_token() -> String {
     let b: [u8; 32] = random_bytes();
     format!("sim.{}", to_hex(&b))
+}
+
+/// An app role assignment id: Entra writes them as 43 URL-safe base64 characters.
+pub fn assignment_id() -> String {
+    let b: [u8; 32] = random_bytes();
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A message id in the long URL-safe base64 shape Exchange uses, with a recognisable prefix.
+pub fn message_id() -> String {
+    let b: [u8; 48] = random_bytes();
+    format!("AAMk{}", URL_SAFE_NO_PAD.encode(b))
 }
 
 /// Whether `s` has the 8-4-4-4-12 hexadecimal shape of a GUID.
@@ -56,6 +71,18 @@ mod tests {
         assert!(is_guid(&a), "{a}");
         assert_eq!(a.as_bytes()[14], b'4', "version nibble in {a}");
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn assignment_and_message_ids_are_url_safe_and_differ() {
+        let id = assignment_id();
+        assert_eq!(id.len(), 43, "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_ne!(id, assignment_id());
+        assert!(message_id().starts_with("AAMk"));
     }
 
     #[test]

@@ -17,10 +17,24 @@ pub enum DirectoryError {
         /// `userPrincipalName` or `proxyAddresses`.
         target: &'static str,
     },
-    /// No visible user has this id or userPrincipalName.
+    /// No visible object has this id (or userPrincipalName).
     NotFound(String),
     /// A license change the service refuses.
     License(LicenseError),
+    /// The object exists but is out of reach: a membership Graph cannot manage, a
+    /// role-assignable group without the permission, an administrator acted on by an app.
+    Forbidden,
+    /// The referenced object is too new for replication to have shown it to the part of the
+    /// directory that checks references.
+    InvalidReference,
+    /// The member is already in the group.
+    AlreadyMember,
+    /// The object to remove is not a member of the group.
+    NotMember,
+    /// The user already holds this app role.
+    AppRoleAssigned,
+    /// The principal already holds this directory role.
+    RoleAssigned,
 }
 
 /// Why `assignLicense` was refused.
@@ -70,6 +84,23 @@ impl fmt::Display for DirectoryError {
                  are not present."
             ),
             Self::License(license) => license.fmt(f),
+            Self::Forbidden => f.write_str("Insufficient privileges to complete the operation."),
+            Self::InvalidReference => f.write_str("Not a valid reference update."),
+            Self::AlreadyMember => f.write_str(
+                "One or more added object references already exist for the following modified \
+                 properties: 'members'.",
+            ),
+            Self::NotMember => f.write_str(
+                "One or more removed object references do not exist for the following modified \
+                 properties: 'members'.",
+            ),
+            Self::AppRoleAssigned => {
+                f.write_str("Permission being assigned already exists on the object.")
+            }
+            Self::RoleAssigned => f.write_str(
+                "A conflicting object with one or more of the specified property values is \
+                 present in the directory.",
+            ),
         }
     }
 }

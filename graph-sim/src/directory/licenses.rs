@@ -153,6 +153,7 @@ impl Directory {
         }
         user.props
             .insert("assignedLicenses".into(), Value::Array(held));
+        self.touch(index);
         Ok(())
     }
 
@@ -185,7 +186,7 @@ impl Directory {
         }
     }
 
-    fn has_free_seat(&self, sku_id: &str) -> bool {
+    pub(super) fn has_free_seat(&self, sku_id: &str) -> bool {
         let enabled = self
             .skus
             .iter()
@@ -195,7 +196,8 @@ impl Directory {
     }
 
     fn consumed(&self, sku_id: &str) -> u32 {
-        let holders = self.users.iter().filter(|u| u.holds(sku_id)).count();
+        // A deleted user's seats are free again; a restore takes them back if it can.
+        let holders = self.users().filter(|u| u.holds(sku_id)).count();
         u32::try_from(holders).unwrap_or(u32::MAX)
     }
 }

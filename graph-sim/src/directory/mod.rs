@@ -1,20 +1,31 @@
-//! The simulated directory: users and subscriptions, with Entra's rules for changing them.
+//! The simulated directory: users, subscriptions, groups, roles and app role assignments, with
+//! Entra's rules for changing them.
 //!
 //! Nothing here knows about HTTP; the Graph handlers translate requests into these calls and
 //! [`DirectoryError`]s into Graph error envelopes.
 
+mod app_roles;
 mod error;
 mod fields;
+mod groups;
 mod licenses;
+mod lifecycle;
+mod roles;
 mod rules;
 pub mod schema;
 mod user;
 mod write;
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
+pub use app_roles::{AppRoleAssignment, ServicePrincipal};
 pub use error::DirectoryError;
+pub use groups::{Group, Member};
 pub use licenses::{LicenseChange, Sku, SkuUsage};
+pub use lifecycle::Tombstone;
+pub use roles::RoleAssignment;
 pub use rules::address_is_valid;
 pub use user::{User, View};
 
@@ -30,29 +41,49 @@ pub enum Origin {
     Seed,
 }
 
-/// Users and subscriptions of the simulated tenant.
+/// Users, subscriptions, groups and role assignments of the simulated tenant.
 #[derive(Debug)]
 pub struct Directory {
     users: Vec<User>,
     skus: Vec<Sku>,
+    groups: Vec<Group>,
+    service_principals: Vec<ServicePrincipal>,
+    app_role_assignments: Vec<AppRoleAssignment>,
+    role_assignments: Vec<RoleAssignment>,
+    /// Users deleted for good, remembered for delta queries.
+    tombstones: Vec<Tombstone>,
     verified_domains: Vec<String>,
+    deleted_retention: Duration,
     next_seq: u64,
+    /// Increases with every change to a user; delta tokens remember it.
+    changes: u64,
 }
 
 impl Directory {
-    /// The tenant of `config`, with its subscriptions and seeded users.
+    /// The tenant of `config`, with its subscriptions, users, groups, enterprise applications
+    /// and role assignments.
     pub fn new(config: &Config) -> Result<Self, String> {
         let mut directory = Self {
             users: Vec::new(),
             skus: config.skus.iter().map(Sku::from).collect(),
+            groups: Vec::new(),
+            service_principals: Vec::new(),
+            app_role_assignments: Vec::new(),
+            role_assignments: Vec::new(),
+            tombstones: Vec::new(),
             verified_domains: config.verified_domains.clone(),
+            deleted_retention: Duration::from_secs(config.deleted_retention_seconds),
             next_seq: 0,
+            changes: 0,
         };
         for seed in &config.users {
             directory
                 .seed(seed)
                 .map_err(|e| format!("seed user {seed}: {e}"))?;
         }
+        directory.seed_groups(&config.groups)?;
+        directory.seed_service_principals(&config.service_principals)?;
+        directory.seed_role_assignments(&config.role_assignments)?;
         Ok(directory)
     }
 
@@ -74,9 +105,19 @@ impl Directory {
         self.index_of(&id).map(|i| &self.users[i])
     }
 
-    /// Every user, visible or not, in creation order.
-    pub fn users(&self) -> &[User] {
+    /// Every user that is not deleted, visible or not, in creation order.
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.users.iter().filter(|u| u.deleted.is_none())
+    }
+
+    /// Every user, deleted ones included, in creation order.
+    pub fn all_users(&self) -> &[User] {
         &self.users
+    }
+
+    /// How many users the tenant has, which sets its throttling size class.
+    pub fn live_user_count(&self) -> usize {
+        self.users().count()
     }
 
     /// The users replication has made visible, in creation order.
@@ -89,10 +130,15 @@ impl Directory {
         self.visible_index(key, view).map(|i| &self.users[i])
     }
 
+    /// The change number of the latest change to a user.
+    pub fn change_number(&self) -> u64 {
+        self.changes
+    }
+
     fn index_of(&self, key: &str) -> Result<usize, DirectoryError> {
         self.users
             .iter()
-            .position(|u| u.is_named(key))
+            .position(|u| u.deleted.is_none() && u.is_named(key))
             .ok_or_else(|| DirectoryError::NotFound(key.to_string()))
     }
 
@@ -103,9 +149,46 @@ impl Directory {
             .ok_or_else(|| DirectoryError::NotFound(key.to_string()))
     }
 
+    /// The index of the user `key` names for a reference (a group member, an app role
+    /// assignment): a user replication has not shown yet is an invalid reference, not a
+    /// missing one.
+    fn referenced_index(&self, key: &str, view: View) -> Result<usize, DirectoryError> {
+        let index = self.index_of(key)?;
+        if self.users[index].is_replicated(view) {
+            Ok(index)
+        } else {
+            Err(DirectoryError::InvalidReference)
+        }
+    }
+
     fn insert(&mut self, props: serde_json::Map<String, Value>, seeded: bool) -> &User {
         self.next_seq += 1;
-        self.users.push(User::new(self.next_seq, seeded, props));
+        self.changes += 1;
+        let user = User::new(self.next_seq, seeded, props, self.changes);
+        self.users.push(user);
         &self.users[self.users.len() - 1]
+    }
+
+    /// Records a change to the user at `index` for delta queries.
+    fn touch(&mut self, index: usize) {
+        self.changes += 1;
+        self.users[index].changed = self.changes;
+    }
+
+    /// Deletes for good the users whose retention ended before `now`.
+    pub fn purge_expired(&mut self, now: Instant) {
+        let retention = self.deleted_retention;
+        let expired: Vec<String> = self
+            .users
+            .iter()
+            .filter(|u| {
+                u.deleted
+                    .is_some_and(|at| now.duration_since(at) >= retention)
+            })
+            .map(|u| u.id().to_string())
+            .collect();
+        for id in expired {
+            self.remove_for_good(&id);
+        }
     }
 }

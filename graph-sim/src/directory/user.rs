@@ -21,6 +21,10 @@ pub struct User {
     created: Instant,
     /// Seeded users existed before the simulation started, so replication has caught up.
     seeded: bool,
+    /// When the user was deleted; until the retention ends it can be restored.
+    pub deleted: Option<Instant>,
+    /// The directory's change number at the user's last change, for delta queries.
+    pub changed: u64,
     /// Every stored property, including `id`. The password is checked and then dropped: nothing
     /// in the simulator signs users in, and nothing may ever read it back.
     pub props: Map<String, Value>,
@@ -28,11 +32,13 @@ pub struct User {
 
 impl User {
     /// A user created now from already validated properties.
-    pub fn new(seq: u64, seeded: bool, props: Map<String, Value>) -> Self {
+    pub fn new(seq: u64, seeded: bool, props: Map<String, Value>, changed: u64) -> Self {
         Self {
             seq,
             created: Instant::now(),
             seeded,
+            deleted: None,
+            changed,
             props,
         }
     }
@@ -52,9 +58,20 @@ impl User {
         self.props.get(name).and_then(Value::as_str)
     }
 
-    /// Whether replication has made this user visible to readers.
+    /// Whether the user exists (it is not deleted) and replication has made it visible.
     pub fn is_visible(&self, view: View) -> bool {
+        self.deleted.is_none() && self.is_replicated(view)
+    }
+
+    /// Whether replication has caught up with the user's creation.
+    pub fn is_replicated(&self, view: View) -> bool {
         self.seeded || view.now.saturating_duration_since(self.created) >= view.lag
+    }
+
+    /// When replication made (or will make) the user visible under `lag`; `None` for users
+    /// that existed before the simulation started.
+    pub fn visible_since(&self, lag: Duration) -> Option<Instant> {
+        (!self.seeded).then(|| self.created + lag)
     }
 
     /// Whether `key` names this user by object id or userPrincipalName (both case-insensitive).

@@ -30,8 +30,10 @@ impl Directory {
     }
 
     /// Applies a `PATCH /users/{id}` body to the visible user named by `key`.
+    /// Administrators are out of reach of application permissions.
     pub fn update(&mut self, key: &str, body: &Value, view: View) -> Result<(), DirectoryError> {
         let index = self.visible_index(key, view)?;
+        self.check_not_privileged(index)?;
         let changes = as_object(body)?;
         fields::check_body(changes, &self.verified_domains)?;
         let user = &self.users[index];
@@ -50,13 +52,20 @@ impl Directory {
             }
         }
         apply(&mut self.users[index].props, changes, new_mail);
+        self.touch(index);
         Ok(())
     }
 
     /// Which property clashes with another user's, if any. Addresses are compared without case
     /// and include users replication has not shown yet: uniqueness is enforced at the source.
-    fn conflict(&self, upn: &str, mail: &str, except: Option<u64>) -> Option<&'static str> {
-        let others = || self.users.iter().filter(move |u| Some(u.seq) != except);
+    /// Deleted users hold on to nothing, so their names may be reused.
+    pub(super) fn conflict(
+        &self,
+        upn: &str,
+        mail: &str,
+        except: Option<u64>,
+    ) -> Option<&'static str> {
+        let others = || self.users().filter(move |u| Some(u.seq) != except);
         if others().any(|u| u.upn().eq_ignore_ascii_case(upn)) {
             return Some("userPrincipalName");
         }

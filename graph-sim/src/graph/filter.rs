@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::directory::User;
 
-pub use parse::parse;
+pub use parse::{Token, lex, parse};
 
 /// A parsed `$filter`.
 #[derive(Clone, Debug, PartialEq)]

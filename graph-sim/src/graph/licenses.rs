@@ -10,11 +10,15 @@ use tracing::info;
 use super::select::Selection;
 use crate::directory::{LicenseChange, SkuUsage};
 use crate::http::body::JsonBody;
+use crate::http::context::BaseUrl;
 use crate::http::error::GraphError;
 use crate::sim::Sim;
 
 /// `GET /subscribedSkus`.
-pub async fn subscribed_skus(State(sim): State<Arc<Sim>>) -> Json<Value> {
+pub async fn subscribed_skus(
+    State(sim): State<Arc<Sim>>,
+    BaseUrl(base_url): BaseUrl,
+) -> Json<Value> {
     let skus: Vec<Value> = sim
         .directory()
         .sku_usage()
@@ -22,7 +26,7 @@ pub async fn subscribed_skus(State(sim): State<Arc<Sim>>) -> Json<Value> {
         .map(|usage| subscribed_sku(&sim.tenant_id, usage))
         .collect();
     Json(json!({
-        "@odata.context": format!("{}/v1.0/$metadata#subscribedSkus", sim.base_url),
+        "@odata.context": format!("{base_url}/v1.0/$metadata#subscribedSkus"),
         "value": skus,
     }))
 }
@@ -46,6 +50,7 @@ fn subscribed_sku(tenant_id: &str, usage: &SkuUsage) -> Value {
 pub async fn assign(
     State(sim): State<Arc<Sim>>,
     Path(key): Path<String>,
+    BaseUrl(base_url): BaseUrl,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, GraphError> {
     let change = LicenseChange::from_request(&body)?;
@@ -53,7 +58,7 @@ pub async fn assign(
     let entity = {
         let mut directory = sim.directory();
         directory.assign_licenses(&key, &change, Some(view))?;
-        Selection::Default.entity(directory.find_visible(&key, view)?, &sim.base_url)
+        Selection::Default.entity(directory.find_visible(&key, view)?, &base_url)
     };
     let added: Vec<&Value> = change.add.iter().map(|l| &l["skuId"]).collect();
     info!(user = %key, ?added, removed = ?change.remove, "licenses changed");

@@ -21,6 +21,13 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 }
 
 impl QueryParams {
+    /// The options of `uri`; an unreadable query string reads as no options.
+    pub fn from_uri(uri: &axum::http::Uri) -> Self {
+        Query::try_from_uri(uri)
+            .map(|Query(pairs)| Self(pairs))
+            .unwrap_or_default()
+    }
+
     /// The value of option `name` (given with its `$`), matched without regard to case.
     pub fn option(&self, name: &str) -> Option<&str> {
         self.0
@@ -41,14 +48,18 @@ impl QueryParams {
 /// Whether the request opted into advanced queries: `ConsistencyLevel: eventual` and
 /// `$count=true`, both of which Graph demands.
 pub fn is_advanced(headers: &HeaderMap, params: &QueryParams) -> bool {
-    let eventual = headers
-        .get("ConsistencyLevel")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"));
-    eventual
+    is_eventual(headers)
         && params
             .option("$count")
             .is_some_and(|c| c.eq_ignore_ascii_case("true"))
+}
+
+/// Whether the request sent `ConsistencyLevel: eventual`.
+pub fn is_eventual(headers: &HeaderMap) -> bool {
+    headers
+        .get("ConsistencyLevel")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"))
 }
 
 /// Percent-encodes a query component for links the simulator hands out. Keeps the characters

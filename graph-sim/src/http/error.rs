@@ -5,7 +5,7 @@
 //! `client-request-id` that `innerError` echoes.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -20,6 +20,7 @@ pub struct GraphError {
     code: &'static str,
     message: String,
     details: Vec<Value>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl GraphError {
@@ -30,7 +31,36 @@ impl GraphError {
             code,
             message: message.into(),
             details: Vec::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// A `403 Authorization_RequestDenied`: the app lacks a permission, or the target is out of
+    /// reach of application permissions.
+    pub fn insufficient_privileges() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+    }
+
+    /// A `429 TooManyRequests` asking the client to wait `retry_after` seconds.
+    pub fn too_many_requests(retry_after: f64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests. Please retry after the time the Retry-After header gives.",
+        )
+        .with_header("retry-after", retry_after_value(retry_after))
+    }
+
+    /// Adds a response header; a value that is not a valid header value is dropped.
+    pub fn with_header(mut self, name: &'static str, value: impl AsRef<str>) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value.as_ref()) {
+            self.headers.push((HeaderName::from_static(name), value));
+        }
+        self
     }
 
     /// A `400` with this code.
@@ -59,6 +89,12 @@ impl GraphError {
         self
     }
 
+    /// The error code.
+    #[cfg(test)]
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// The HTTP status.
     #[cfg(test)]
     pub fn status(&self) -> StatusCode {
@@ -81,8 +117,23 @@ impl GraphError {
                 "client-request-id": client_request_id,
             },
         }});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        for (name, value) in &self.headers {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+        response
     }
+}
+
+/// `Retry-After` as Graph writes it: whole seconds bare, others with up to three decimals
+/// (`2.128`).
+pub fn retry_after_value(seconds: f64) -> String {
+    let millis = (seconds.max(0.0) * 1000.0).ceil() as u64;
+    if millis.is_multiple_of(1000) {
+        return (millis / 1000).to_string();
+    }
+    let text = format!("{}.{:03}", millis / 1000, millis % 1000);
+    text.trim_end_matches('0').to_string()
 }
 
 impl IntoResponse for GraphError {
@@ -90,5 +141,19 @@ impl IntoResponse for GraphError {
         let mut response = self.status.into_response();
         response.extensions_mut().insert(self);
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_keeps_fractions_to_the_millisecond() {
+        assert_eq!(retry_after_value(2.128), "2.128");
+        assert_eq!(retry_after_value(0.5), "0.5");
+        assert_eq!(retry_after_value(3.0), "3");
+        assert_eq!(retry_after_value(0.0001), "0.001");
+        assert_eq!(retry_after_value(-1.0), "0");
     }
 }

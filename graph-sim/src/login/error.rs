@@ -89,13 +89,80 @@ impl AadError {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, text)
     }
 
-    /// AADSTS700027: a client assertion, but no certificate is registered for the app.
-    pub fn unregistered_certificate(client_id: &str) -> Self {
+    /// AADSTS7000222: the client secret matches, but it has expired.
+    pub fn expired_secret(client_id: &str) -> Self {
         let text = format!(
-            "The certificate with which the client assertion was signed is not registered for \
-             application '{client_id}'."
+            "The provided client secret keys for app '{client_id}' are expired. Create new keys \
+             for the app, or use certificate credentials."
+        );
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", 7000222, text)
+    }
+
+    /// AADSTS700027: the key that signed the assertion is unknown or does not verify it.
+    pub fn invalid_assertion_signature(reason: &str, thumbprint: &str) -> Self {
+        let text = format!(
+            "Client assertion contains an invalid signature. [Reason - {reason}, Thumbprint of \
+             key used by client: '{thumbprint}']"
         );
         Self::new(StatusCode::UNAUTHORIZED, "invalid_client", 700027, text)
+    }
+
+    /// AADSTS700024: the assertion is expired, or not valid yet beyond the allowed skew.
+    pub fn assertion_out_of_time(now: i64, nbf: Option<i64>, exp: i64) -> Self {
+        let text = format!(
+            "Client assertion is not within its valid time range. Current time: {}, assertion \
+             valid from {}, expiry time of assertion {}.",
+            clock::from_epoch(now),
+            clock::from_epoch(nbf.unwrap_or(0)),
+            clock::from_epoch(exp),
+        );
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", 700024, text)
+    }
+
+    /// AADSTS700021: the assertion's `iss` or `sub` is not the client id of the request.
+    pub fn assertion_client_mismatch() -> Self {
+        let text = "Client assertion application identifier doesn't match 'client_id' parameter."
+            .to_string();
+        Self::new(StatusCode::BAD_REQUEST, "invalid_client", 700021, text)
+    }
+
+    /// AADSTS50027: the assertion is not a well-formed, fresh client assertion.
+    pub fn malformed_assertion(reason: &str) -> Self {
+        let text = format!("JWT token is invalid or malformed. {reason}");
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", 50027, text)
+    }
+
+    /// AADSTS700211: no federated credential of the app names the assertion's issuer.
+    pub fn federated_issuer_mismatch(issuer: &str) -> Self {
+        Self::federated(700211, "issuer", issuer)
+    }
+
+    /// AADSTS700212: the federated credentials of the issuer and subject accept none of the
+    /// assertion's audiences.
+    pub fn federated_audience_mismatch(audience: &str) -> Self {
+        Self::federated(700212, "audience", audience)
+    }
+
+    /// AADSTS700213: no federated credential of the issuer names the assertion's subject.
+    pub fn federated_subject_mismatch(subject: &str) -> Self {
+        Self::federated(700213, "subject", subject)
+    }
+
+    fn federated(code: u32, claim: &str, value: &str) -> Self {
+        let text = format!(
+            "No matching federated identity record found for presented assertion {claim} \
+             '{value}'. Check the Subject, Audience and Issuer of the app's federated identity \
+             credentials against the presented assertion."
+        );
+        Self::new(StatusCode::BAD_REQUEST, "invalid_client", code, text)
+    }
+
+    /// AADSTS900144 for a `client_assertion_type` other than the JWT bearer type.
+    pub fn wrong_assertion_type() -> Self {
+        let text = "The 'client_assertion_type' must be \
+                    'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'."
+            .to_string();
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", 900144, text)
     }
 
     /// AADSTS70011: a scope other than Graph's `/.default`.

@@ -1,4 +1,4 @@
-//! Access tokens the simulator issued, and whether they are still good.
+//! Access tokens the simulator issued, to whom, and whether they are still good.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,37 +10,52 @@ use crate::ids;
 const EXPIRED_MEMORY: Duration = Duration::from_secs(3600);
 
 /// What the simulator knows of a presented bearer token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenState {
-    /// Issued here and not expired.
-    Valid,
+    /// Issued here to this app and not expired.
+    Valid {
+        /// The application the token was issued to.
+        client_id: String,
+    },
     /// Issued here, but its lifetime is over.
     Expired,
     /// Never issued here.
     Unknown,
 }
 
-/// Issued access tokens with their expiry.
+/// Issued access tokens with their expiry and app.
 #[derive(Debug, Default)]
 pub struct TokenStore {
-    expiry: HashMap<String, Instant>,
+    issued: HashMap<String, Issued>,
+}
+
+#[derive(Debug)]
+struct Issued {
+    expires: Instant,
+    client_id: String,
 }
 
 impl TokenStore {
-    /// Issues a new opaque token valid for `lifetime`.
-    pub fn issue(&mut self, lifetime: Duration) -> String {
+    /// Issues a new opaque token for `client_id`, valid for `lifetime`.
+    pub fn issue(&mut self, client_id: &str, lifetime: Duration) -> String {
         let now = Instant::now();
-        self.expiry
-            .retain(|_, expires| now < *expires + EXPIRED_MEMORY);
+        self.issued
+            .retain(|_, issued| now < issued.expires + EXPIRED_MEMORY);
         let token = ids::access_token();
-        self.expiry.insert(token.clone(), now + lifetime);
+        let issued = Issued {
+            expires: now + lifetime,
+            client_id: client_id.to_string(),
+        };
+        self.issued.insert(token.clone(), issued);
         token
     }
 
-    /// Whether `token` may be used now.
+    /// Whether `token` may be used now, and by whom.
     pub fn state(&self, token: &str) -> TokenState {
-        match self.expiry.get(token) {
-            Some(expires) if Instant::now() < *expires => TokenState::Valid,
+        match self.issued.get(token) {
+            Some(issued) if Instant::now() < issued.expires => TokenState::Valid {
+                client_id: issued.client_id.clone(),
+            },
             Some(_) => TokenState::Expired,
             None => TokenState::Unknown,
         }
@@ -52,12 +67,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_token_is_valid_until_its_lifetime_ends() {
+    fn a_token_is_valid_for_its_app_until_its_lifetime_ends() {
         let mut store = TokenStore::default();
-        let live = store.issue(Duration::from_secs(60));
-        let dead = store.issue(Duration::ZERO);
+        let live = store.issue("app-1", Duration::from_secs(60));
+        let dead = store.issue("app-1", Duration::ZERO);
         assert_ne!(live, dead);
-        assert_eq!(store.state(&live), TokenState::Valid);
+        assert_eq!(
+            store.state(&live),
+            TokenState::Valid {
+                client_id: "app-1".into()
+            }
+        );
         assert_eq!(store.state(&dead), TokenState::Expired);
         assert_eq!(store.state("sim.forged"), TokenState::Unknown);
     }

@@ -173,3 +173,60 @@ async fn shutdown_stops_the_server() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn groups_are_seeded_and_shown_over_http() {
+    let env = env_with(Config {
+        users: vec![seed("ann@contoso.example")],
+        ..Config::default()
+    })
+    .await;
+    let base = env.sim.base_url();
+    let created = env
+        .http
+        .post(format!("{base}/_sim/groups"))
+        .json(&json!({"displayName": "Pilots", "members": ["ann@contoso.example"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["securityEnabled"], true);
+    assert_eq!(
+        created["members"],
+        json!([id_of(&env.sim, "ann@contoso.example")])
+    );
+    let unknown_member = env
+        .http
+        .post(format!("{base}/_sim/groups"))
+        .json(&json!({"displayName": "Ghosts", "members": ["ghost@contoso.example"]}))
+        .send()
+        .await
+        .unwrap();
+    graph_error(unknown_member, StatusCode::BAD_REQUEST, "BadRequest").await;
+    let state: Value = env
+        .http
+        .get(format!("{base}/_sim/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["groups"][0]["displayName"], "Pilots");
+    assert_eq!(state["deletedUsers"], json!([]));
+    assert_eq!(env.sim.groups().len(), 1);
+}
+
+#[tokio::test]
+async fn a_group_with_an_unknown_member_stops_the_start() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = Config {
+        groups: vec![
+            serde_json::from_value(json!({"displayName": "G", "members": ["nobody"]})).unwrap(),
+        ],
+        ..Config::default()
+    };
+    let error = graph_sim::serve(config, listener).await.err().unwrap();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+}

@@ -140,3 +140,108 @@ async fn a_client_that_times_out_and_retries_meets_its_own_user() {
     assert_eq!(error["details"][0]["code"], "ObjectConflict");
     assert_eq!(env.sim.users().len(), 1);
 }
+
+fn random(faults: Faults) -> Config {
+    Config {
+        faults,
+        ..Config::default()
+    }
+}
+
+#[tokio::test]
+async fn server_errors_fail_graph_calls_without_effect_but_spare_the_token_endpoint() {
+    let env = env_with(random(Faults {
+        server_error_rate: 1.0,
+        ..Faults::default()
+    }))
+    .await;
+    let response = env.post("/users", &new_user("never@contoso.example")).await;
+    assert!(
+        [500, 503, 504].contains(&response.status().as_u16()),
+        "{}",
+        response.status()
+    );
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["code"].is_string(), "{body}");
+    assert!(env.sim.users().is_empty());
+}
+
+#[tokio::test]
+async fn a_seed_repeats_the_same_faults() {
+    let env = env().await;
+    let faults = json!({"throttleRate": 0.5, "seed": 42, "retryAfterSeconds": 0.25});
+    let url = format!("{}/_sim/faults", env.sim.base_url());
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let set = env.http.put(&url).json(&faults).send().await.unwrap();
+        assert_eq!(set.status(), StatusCode::OK);
+        let mut statuses = Vec::new();
+        for _ in 0..20 {
+            let response = env.get("/users/nobody@contoso.example").await;
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(response.headers()["retry-after"], "0.25");
+            }
+            statuses.push(response.status().as_u16());
+        }
+        runs.push(statuses);
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert!(
+        runs[0].contains(&429) && runs[0].contains(&404),
+        "{:?}",
+        runs[0]
+    );
+    let bad = env
+        .http
+        .put(&url)
+        .json(&json!({"serverErrorRate": 2.0}))
+        .send()
+        .await
+        .unwrap();
+    graph_error(bad, StatusCode::BAD_REQUEST, "BadRequest").await;
+}
+
+#[tokio::test]
+async fn a_timeout_commits_then_holds_the_answer_until_the_client_gives_up() {
+    let env = env_with(random(Faults {
+        timeout_rate: 1.0,
+        ..Faults::default()
+    }))
+    .await;
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let result = impatient
+        .post(env.graph("/users"))
+        .bearer_auth(&env.token)
+        .json(&new_user("committed@contoso.example"))
+        .send()
+        .await;
+    assert!(result.unwrap_err().is_timeout());
+    assert_eq!(env.sim.users().len(), 1, "the create went through");
+
+    let (http, url, token) = (env.http.clone(), env.graph("/users"), env.token.clone());
+    let held = tokio::spawn(async move { http.get(url).bearer_auth(token).send().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(5), env.sim.shutdown()).await;
+    assert!(stopped.is_ok(), "shutdown must not wait for held answers");
+    held.abort();
+}
+
+#[tokio::test]
+async fn latency_applies_only_where_only_says() {
+    let env = env_with(random(Faults {
+        latency_ms: 300,
+        only: vec!["GET /subscribedSkus".into()],
+        ..Faults::default()
+    }))
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(env.get("/subscribedSkus").await.status(), StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    assert_eq!(env.get("/users").await.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_millis(300));
+}

@@ -206,3 +206,76 @@ async fn select_limits_properties_and_defaults_hide_the_rest() {
     let unknown = env.get("/users?$select=favouriteColour").await;
     graph_error(unknown, StatusCode::BAD_REQUEST, "BadRequest").await;
 }
+
+fn in_order(page: &Value) -> Vec<&str> {
+    page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn orderby_sorts_and_pages_in_order() {
+    let env = env_with(seeded(&[
+        "carol@contoso.example",
+        "alice@contoso.example",
+        "bob@contoso.example",
+    ]))
+    .await;
+    let page = list(&env, "$orderby=displayName desc&$top=2").await;
+    assert_eq!(
+        in_order(&page),
+        ["carol@contoso.example", "bob@contoso.example"]
+    );
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    let rest: Value = env
+        .http
+        .get(next)
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(in_order(&rest), ["alice@contoso.example"]);
+    let filtered = env
+        .get("/users?$orderby=displayName&$filter=startsWith(displayName,'a')")
+        .await;
+    graph_error(
+        filtered,
+        StatusCode::BAD_REQUEST,
+        "Request_UnsupportedQuery",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn search_needs_eventual_consistency() {
+    let env = env_with(seeded(&[
+        "zoe.muller@contoso.example",
+        "bob@contoso.example",
+    ]))
+    .await;
+    let query = "/users?$search=%22displayName:zoe%22";
+    graph_error(
+        env.get(query).await,
+        StatusCode::BAD_REQUEST,
+        "Request_UnsupportedQuery",
+    )
+    .await;
+    let found: Value = env
+        .http
+        .get(env.graph(query))
+        .bearer_auth(&env.token)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(upns(&found), ["zoe.muller@contoso.example"]);
+}

@@ -65,9 +65,20 @@ pub fn token_form() -> Vec<(&'static str, &'static str)> {
 }
 
 async fn fetch_token(http: &Client, base_url: &str) -> String {
+    token_for(http, base_url, CLIENT_ID, SECRET).await
+}
+
+/// A token for another client of the configuration.
+pub async fn token_for(http: &Client, base_url: &str, client_id: &str, secret: &str) -> String {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("scope", GRAPH_SCOPE),
+    ];
     let response = http
         .post(token_url(base_url))
-        .form(&token_form())
+        .form(&form)
         .send()
         .await
         .unwrap();
@@ -116,6 +127,32 @@ impl Env {
             .unwrap()
     }
 
+    pub async fn delete(&self, path: &str) -> Response {
+        self.http
+            .delete(self.graph(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A POST without a body.
+    pub async fn post_empty(&self, path: &str) -> Response {
+        self.http
+            .post(self.graph(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The JSON body of a GET that must succeed.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     pub async fn patch(&self, path: &str, body: &Value) -> Response {
         self.http
             .patch(self.graph(path))
@@ -150,6 +187,29 @@ impl Env {
         self.post(&format!("/users/{user}/assignLicense"), &body)
             .await
     }
+}
+
+/// A user body for `Config::users`, visible at once.
+pub fn seed(upn: &str) -> Value {
+    let name = upn.split('@').next().unwrap();
+    json!({"displayName": name, "userPrincipalName": upn, "usageLocation": "DE"})
+}
+
+/// A user body for `Config::users` holding an E3 license (so it has a mailbox).
+pub fn licensed_seed(upn: &str) -> Value {
+    let mut body = seed(upn);
+    body["assignedLicenses"] = json!([{"skuId": E3}]);
+    body
+}
+
+/// The id of the user with this UPN in the simulator.
+pub fn id_of(sim: &Handle, upn: &str) -> String {
+    sim.users()
+        .iter()
+        .find(|u| u["userPrincipalName"] == upn)
+        .and_then(|u| u["id"].as_str())
+        .expect("user present")
+        .to_string()
 }
 
 /// Asserts a Graph error envelope with this status and code and returns its `error` object.

@@ -43,17 +43,25 @@ pub fn parse(input: &str) -> Result<Filter, FilterError> {
     }
 }
 
+/// One lexical element of an OData expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Token {
+pub enum Token {
+    /// A name, keyword or path such as `ep/id`.
     Word(String),
+    /// A string literal, apostrophes undone.
     Text(String),
+    /// `(`.
     Open,
+    /// `)`.
     Close,
+    /// `,`.
     Comma,
+    /// `:`.
     Colon,
 }
 
-fn lex(input: &str) -> Result<Vec<Token>, FilterError> {
+/// Splits an OData expression into tokens.
+pub fn lex(input: &str) -> Result<Vec<Token>, FilterError> {
     let mut tokens = Vec::new();
     let mut chars = input.chars().peekable();
     while let Some(&c) = chars.peek() {

@@ -1,13 +1,30 @@
 //! The simulated tenant as the CLI loads it from YAML or JSON.
 
-use std::fmt;
+mod identity;
+mod limits;
+mod seeds;
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use identity::{
+    ClientCredential, DEFAULT_PERMISSIONS, FEDERATED_AUDIENCE, FederatedCredential, FederatedIssuer,
+};
+pub use limits::ThrottleLimits;
+pub use seeds::{AppRoleSeed, GroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, SkuSeed};
+
+use crate::faults::Faults;
 use crate::ids::is_guid;
 
+/// Thirty days, how long Entra keeps a deleted user restorable.
+const DELETED_RETENTION_SECONDS: u64 = 30 * 24 * 3600;
+/// Seven days, how long a delta token stays usable.
+const DELTA_TOKEN_LIFETIME_SECONDS: u64 = 7 * 24 * 3600;
+
 /// The simulated tenant: its identity, the app registrations allowed to get tokens, the
-/// subscriptions it owns and the users it starts with.
+/// subscriptions it owns, the users, groups and roles it starts with, and how strict the
+/// service is (throttling, faults, retention).
 ///
 /// Every field has a default, so an empty document is a usable configuration.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -17,40 +34,37 @@ pub struct Config {
     pub tenant_id: String,
     /// Domains users may be created in; token requests may also name the tenant by one of them.
     pub verified_domains: Vec<String>,
-    /// App registrations that may use the client-credentials grant.
+    /// App registrations that may use the client-credentials grant, with their secrets,
+    /// certificates, federated credentials and granted application permissions.
     pub clients: Vec<ClientCredential>,
+    /// Token issuers that federated credentials may name, with the keys they sign with.
+    pub federated_issuers: Vec<FederatedIssuer>,
     /// Subscriptions of the tenant, with their number of purchased seats.
     pub skus: Vec<SkuSeed>,
     /// Users present at start, in the shape of a `POST /users` body. The password is optional
     /// and not held to the complexity rules; `assignedLicenses` may be given and takes seats.
     pub users: Vec<serde_json::Value>,
+    /// Groups present at start, with their members.
+    pub groups: Vec<GroupSeed>,
+    /// Enterprise applications whose app roles users may be assigned.
+    pub service_principals: Vec<ServicePrincipalSeed>,
+    /// Directory role assignments present at start; their principals count as administrators.
+    pub role_assignments: Vec<RoleAssignmentSeed>,
     /// How long a newly created user stays invisible to reads (eventual consistency).
     pub replication_lag_ms: u64,
     /// Lifetime of issued access tokens, reported as `expires_in`.
     pub token_lifetime_seconds: u64,
-}
-
-/// A client id with its client secret.
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientCredential {
-    /// The application (client) id.
-    pub client_id: String,
-    /// The client secret the application authenticates with.
-    pub client_secret: String,
-}
-
-/// A subscription the tenant owns.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SkuSeed {
-    /// The product's part number, e.g. `ENTERPRISEPACK`.
-    pub sku_part_number: String,
-    /// The product's GUID, which `assignLicense` refers to.
-    pub sku_id: String,
-    /// Purchased seats (`prepaidUnits.enabled`).
-    #[serde(default)]
-    pub enabled: u32,
+    /// How long a deleted user stays restorable before it is deleted for good.
+    pub deleted_retention_seconds: u64,
+    /// How long a `/users/delta` token stays usable; older ones get `410 syncStateNotFound`.
+    pub delta_token_lifetime_seconds: u64,
+    /// Throttling limits; the defaults are the published ones.
+    pub throttling: ThrottleLimits,
+    /// Faults in force from the start, as `PUT /_sim/faults` would set them.
+    pub faults: Faults,
+    /// Where to write the PEM of the certificate authority behind the simulator's TLS
+    /// certificate, so that clients outside the process can trust it.
+    pub ca_cert_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -61,32 +75,35 @@ impl Default for Config {
             clients: vec![ClientCredential {
                 client_id: "00000000-0000-0000-0000-0000000000c1".into(),
                 client_secret: "sim-client-secret".into(),
+                ..ClientCredential::default()
             }],
+            federated_issuers: Vec::new(),
             skus: vec![
-                sku("ENTERPRISEPACK", "6fd2c87f-b296-42f0-b197-1e91e994b900", 25),
-                sku(
+                SkuSeed::new("ENTERPRISEPACK", "6fd2c87f-b296-42f0-b197-1e91e994b900", 25),
+                SkuSeed::new(
                     "ENTERPRISEPREMIUM",
                     "c7df2760-2c81-4ef7-b578-5b5392b571df",
                     5,
                 ),
             ],
             users: Vec::new(),
+            groups: Vec::new(),
+            service_principals: Vec::new(),
+            role_assignments: Vec::new(),
             replication_lag_ms: 0,
             token_lifetime_seconds: 3599,
+            deleted_retention_seconds: DELETED_RETENTION_SECONDS,
+            delta_token_lifetime_seconds: DELTA_TOKEN_LIFETIME_SECONDS,
+            throttling: ThrottleLimits::default(),
+            faults: Faults::default(),
+            ca_cert_file: None,
         }
     }
 }
 
-fn sku(part_number: &str, sku_id: &str, enabled: u32) -> SkuSeed {
-    SkuSeed {
-        sku_part_number: part_number.into(),
-        sku_id: sku_id.into(),
-        enabled,
-    }
-}
-
 impl Config {
-    /// Checks what the simulator relies on; users are checked when they are seeded.
+    /// Checks what the simulator relies on; users, groups and roles are checked when they are
+    /// seeded, credentials when they are loaded.
     pub(crate) fn check(&self) -> Result<(), String> {
         if !is_guid(&self.tenant_id) {
             return Err(format!("tenantId {:?} is not a GUID", self.tenant_id));
@@ -99,17 +116,8 @@ impl Config {
                 return Err(format!("skuId {:?} is not a GUID", seed.sku_id));
             }
         }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for ClientCredential {
-    // Keeps the secret out of logs and panic messages.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCredential")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .finish()
+        self.throttling.check()?;
+        self.faults.check()
     }
 }
 
@@ -125,17 +133,30 @@ mod tests {
         assert_eq!(config.skus.len(), 2);
         assert_eq!(config.skus[1].sku_part_number, "ENTERPRISEPREMIUM");
         assert_eq!(config.token_lifetime_seconds, 3599);
+        assert_eq!(config.deleted_retention_seconds, 2_592_000);
+        assert_eq!(config.delta_token_lifetime_seconds, 604_800);
+        assert_eq!(config.throttling.writes, 3000);
         assert_eq!(config.check(), Ok(()));
     }
 
     #[test]
     fn camel_case_keys_override_defaults() {
         let json = r#"{"replicationLagMs": 1500, "skus": [
-            {"skuPartNumber": "SPE_E3", "skuId": "05e9a617-0261-4cee-bb44-138d3ef5d965"}]}"#;
+            {"skuPartNumber": "SPE_E3", "skuId": "05e9a617-0261-4cee-bb44-138d3ef5d965"}],
+            "throttling": {"writes": 5, "writeWindowMs": 1000},
+            "faults": {"serverErrorRate": 0.5, "seed": 7}}"#;
         let config: Config = serde_json::from_str(json).unwrap();
         assert_eq!(config.replication_lag_ms, 1500);
         assert_eq!(config.skus[0].enabled, 0);
         assert_eq!(config.clients[0].client_secret, "sim-client-secret");
+        assert_eq!(
+            (
+                config.throttling.writes,
+                config.throttling.resource_units_small
+            ),
+            (5, 3500)
+        );
+        assert_eq!(config.faults.seed, Some(7));
     }
 
     #[test]
@@ -151,5 +172,17 @@ mod tests {
             ..Config::default()
         };
         assert!(config.check().unwrap_err().contains("tenantId"));
+    }
+
+    #[test]
+    fn check_rejects_rates_outside_zero_to_one() {
+        let config = Config {
+            faults: Faults {
+                throttle_rate: 1.5,
+                ..Faults::default()
+            },
+            ..Config::default()
+        };
+        assert!(config.check().unwrap_err().contains("throttleRate"));
     }
 }
