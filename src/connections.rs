@@ -1,13 +1,18 @@
-//! One Graph client per Tenant, built from the Tenant's spec and its credentials Secret, and
-//! kept while the spec holds still so that its token cache is reused.
+//! One Graph client per Tenant, built from the Tenant's spec and its credentials (a client
+//! secret, a certificate, or a federated token file), and kept while the spec holds still so
+//! that its token cache is reused.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
 
 use crate::api::Tenant;
+use crate::api::tenant::{AssertionAlgorithm, Credentials};
+use crate::graph::assertion::{CertificateError, ClientCertificate, FederatedTokenFile};
+use crate::graph::budget::Limits;
 use crate::graph::{Credential, Graph, Sensitive, TenantConnection};
 
 /// Why no Graph client could be built for a tenant.
@@ -25,6 +30,10 @@ pub enum ConnectionError {
     Kube(#[from] kube::Error),
     #[error("building the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("the app certificate: {0}")]
+    Certificate(#[from] CertificateError),
+    #[error("workload identity needs a token file: set tokenFile or AZURE_FEDERATED_TOKEN_FILE")]
+    NoTokenFile,
 }
 
 /// Graph clients by Tenant name.
@@ -80,36 +89,92 @@ impl Connections {
 
     async fn connection(&self, tenant: &Tenant) -> Result<TenantConnection, ConnectionError> {
         let spec = &tenant.spec;
-        let secret_ref = &spec.credentials.client_secret;
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &secret_ref.namespace);
-        let missing = || ConnectionError::SecretMissing {
-            namespace: secret_ref.namespace.clone(),
-            name: secret_ref.name.clone(),
-        };
-        let secret = secrets
-            .get_opt(&secret_ref.name)
-            .await?
-            .ok_or_else(missing)?;
-        let value = secret
-            .data
-            .as_ref()
-            .and_then(|data| data.get(&secret_ref.key))
-            .and_then(|bytes| String::from_utf8(bytes.0.clone()).ok())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ConnectionError::KeyMissing {
-                namespace: secret_ref.namespace.clone(),
-                name: secret_ref.name.clone(),
-                key: secret_ref.key.clone(),
-            })?;
         Ok(TenantConnection {
             graph: spec.endpoints.graph.clone(),
             login: spec.endpoints.login.clone(),
             tenant_id: spec.tenant_id.clone(),
-            credential: Credential::ClientSecret {
-                client_id: spec.credentials.client_id.clone(),
-                secret: Sensitive::new(value),
-            },
+            limits: spec
+                .rate_limits
+                .as_ref()
+                .map_or_else(Limits::default, |l| Limits {
+                    resource_units_per_10s: l.resource_units_per_10s,
+                    writes_per_150s: l.writes_per_150s,
+                }),
+            ca_bundle: spec.endpoints.ca_bundle.clone(),
+            credential: self.credential(&spec.credentials).await?,
         })
     }
+
+    async fn credential(&self, credentials: &Credentials) -> Result<Credential, ConnectionError> {
+        let client_id = credentials.client_id.clone();
+        if let Some(secret_ref) = &credentials.client_secret {
+            let data = self
+                .secret_data(&secret_ref.namespace, &secret_ref.name)
+                .await?;
+            let secret =
+                text(&data, &secret_ref.key).ok_or_else(|| ConnectionError::KeyMissing {
+                    namespace: secret_ref.namespace.clone(),
+                    name: secret_ref.name.clone(),
+                    key: secret_ref.key.clone(),
+                })?;
+            return Ok(Credential::ClientSecret {
+                client_id,
+                secret: Sensitive::new(secret),
+            });
+        }
+        if let Some(cert_ref) = &credentials.certificate {
+            let data = self
+                .secret_data(&cert_ref.namespace, &cert_ref.name)
+                .await?;
+            let field = |key: &str| {
+                text(&data, key).ok_or_else(|| ConnectionError::KeyMissing {
+                    namespace: cert_ref.namespace.clone(),
+                    name: cert_ref.name.clone(),
+                    key: key.to_string(),
+                })
+            };
+            let pss = cert_ref.algorithm == AssertionAlgorithm::PS256;
+            let certificate =
+                ClientCertificate::from_pem(&field("tls.crt")?, &field("tls.key")?, pss)?;
+            return Ok(Credential::Certificate {
+                client_id,
+                certificate,
+            });
+        }
+        let configured = credentials
+            .workload_identity
+            .as_ref()
+            .and_then(|w| w.token_file.clone());
+        let path = configured
+            .or_else(|| std::env::var("AZURE_FEDERATED_TOKEN_FILE").ok())
+            .ok_or(ConnectionError::NoTokenFile)?;
+        Ok(Credential::Federated {
+            client_id,
+            token_file: FederatedTokenFile(path.into()),
+        })
+    }
+
+    async fn secret_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, ByteString>, ConnectionError> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let secret =
+            secrets
+                .get_opt(name)
+                .await?
+                .ok_or_else(|| ConnectionError::SecretMissing {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                })?;
+        Ok(secret.data.unwrap_or_default())
+    }
+}
+
+/// A non-empty UTF-8 value of a Secret key, trimmed of the newline files tend to end with.
+fn text(data: &BTreeMap<String, ByteString>, key: &str) -> Option<String> {
+    let value = String::from_utf8(data.get(key)?.0.clone()).ok()?;
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_string())
 }

@@ -106,7 +106,7 @@ pub fn categorize(status: u16, code: &str, message: &str) -> Category {
         400 if code == "Request_ResourceNotFound" => Category::NotFound,
         // Right after a create, references to the new object fail this way until it replicates.
         400 if message.contains("Not a valid reference update") => Category::NotFound,
-        400 if message.contains("already exists") => Category::Conflict,
+        400 if message.contains("already exist") => Category::Conflict,
         _ => Category::Rejected,
     }
 }

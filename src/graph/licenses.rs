@@ -39,16 +39,8 @@ struct Skus {
 impl Graph {
     /// Every subscription of the tenant (Graph offers no filter here).
     pub async fn subscribed_skus(&self) -> Result<Vec<SubscribedSku>, GraphError> {
-        let skus: Skus = self
-            .json(Call {
-                operation: "list subscribed SKUs",
-                method: Method::GET,
-                path: "/subscribedSkus",
-                query: &[],
-                body: None,
-                headers: &[],
-            })
-            .await?;
+        let call = Call::new("list subscribed SKUs", Method::GET, "/subscribedSkus");
+        let skus: Skus = self.json(call).await?;
         Ok(skus.value)
     }
 
@@ -60,16 +52,12 @@ impl Graph {
             "addLicenses": [{ "skuId": sku_id, "disabledPlans": [] }],
             "removeLicenses": [],
         });
-        self.send(Call {
-            operation: "assign license",
-            method: Method::POST,
-            path: &path,
-            query: &[],
+        let call = Call {
             body: Some(&body),
-            headers: &[],
-        })
-        .await?;
-        Ok(())
+            refers_to_new_object: true,
+            ..Call::new("assign license", Method::POST, &path)
+        };
+        self.send(call).await.map(drop)
     }
 }
 

@@ -3,8 +3,13 @@
 //!
 //! It knows nothing of Kubernetes; reconcilers hand it plain values.
 
+pub mod assertion;
+pub mod batch;
+pub mod budget;
 pub mod error;
+pub mod groups;
 pub mod licenses;
+pub mod mail;
 pub mod retry;
 pub mod token;
 pub mod users;
@@ -12,12 +17,13 @@ pub mod users;
 pub use error::{Category, GraphError};
 pub use token::{Credential, Sensitive};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use budget::{Limits, RateBudget};
 use retry::{RetryPolicy, jitter, parse_retry_after};
 use token::TokenSource;
 
@@ -29,6 +35,10 @@ pub struct TenantConnection {
     /// Identity platform authority host.
     pub login: String,
     pub tenant_id: String,
+    /// The throttling limits the client keeps under.
+    pub limits: Limits,
+    /// Extra PEM certificate authorities to trust.
+    pub ca_bundle: Option<String>,
     pub credential: Credential,
 }
 
@@ -39,6 +49,7 @@ pub struct Graph {
     base: String,
     tokens: TokenSource,
     retry: RetryPolicy,
+    budget: RateBudget,
 }
 
 /// One request, before it is sent (and possibly re-sent).
@@ -49,7 +60,27 @@ struct Call<'a> {
     query: &'a [(&'a str, &'a str)],
     body: Option<&'a serde_json::Value>,
     headers: &'a [(&'static str, &'a str)],
+    /// The call refers to an object that may have been created moments ago; Graph answers
+    /// "not found" until it has replicated, so such answers are retried for a while.
+    refers_to_new_object: bool,
 }
+
+impl<'a> Call<'a> {
+    fn new(operation: &'static str, method: Method, path: &'a str) -> Self {
+        Call {
+            operation,
+            method,
+            path,
+            query: &[],
+            body: None,
+            headers: &[],
+            refers_to_new_object: false,
+        }
+    }
+}
+
+/// Headers that make Graph accept advanced queries (`or` across properties, `endsWith`, `ne`).
+const ADVANCED_QUERY: &[(&str, &str)] = &[("ConsistencyLevel", "eventual")];
 
 #[derive(Deserialize, Default)]
 struct ErrorEnvelope {
@@ -77,11 +108,16 @@ struct ErrorDetail {
 
 impl Graph {
     pub fn new(connection: TenantConnection) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("m365-operator/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("m365-operator/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &connection.ca_bundle {
+            for certificate in reqwest::Certificate::from_pem_bundle(pem.as_bytes())? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build()?;
         let tokens = TokenSource::new(
             &connection.login,
             &connection.tenant_id,
@@ -93,6 +129,7 @@ impl Graph {
             base,
             tokens,
             retry: RetryPolicy::default(),
+            budget: RateBudget::new(connection.limits),
         })
     }
 
@@ -119,37 +156,86 @@ impl Graph {
 
     /// Sends a call, retrying transient failures; returns status and body of a 2xx answer.
     async fn send(&self, call: Call<'_>) -> Result<(StatusCode, Vec<u8>), GraphError> {
+        let started = Instant::now();
         let mut attempt = 0;
         let mut refreshed_token = false;
         loop {
-            match self.attempt(&call).await {
+            let error = match self.attempt(&call).await {
                 Ok(answer) => return Ok(answer),
-                // An access token can be revoked or expire early: fetch a new one, once.
-                Err(e) if e.category == Category::Unauthenticated && !refreshed_token => {
-                    refreshed_token = true;
-                    self.tokens.invalidate().await;
-                }
-                Err(e) => {
-                    let Some(pause) = self.retry.delay(attempt, &e, jitter()) else {
-                        return Err(e);
-                    };
-                    tracing::warn!(
-                        operation = call.operation,
-                        category = e.category.as_str(),
-                        code = %e.code,
-                        pause_ms = pause.as_millis() as u64,
-                        "Graph call failed, retrying"
-                    );
-                    tokio::time::sleep(pause).await;
-                    attempt += 1;
-                }
+                Err(e) => e,
+            };
+            // An access token can be revoked or expire early: fetch a new one, once. A refused
+            // credential at the token endpoint itself is final.
+            if error.category == Category::Unauthenticated
+                && error.operation != token::OPERATION
+                && !refreshed_token
+            {
+                refreshed_token = true;
+                self.tokens.invalidate().await;
+                continue;
             }
+            let pause = match self.retry.delay(attempt, &error, jitter()) {
+                Some(pause) => pause,
+                None if self.still_replicating(&call, &error, started) => {
+                    self.retry.replication_pause(attempt)
+                }
+                None => return Err(error),
+            };
+            tracing::warn!(
+                operation = call.operation,
+                category = error.category.as_str(),
+                code = %error.code,
+                pause_ms = pause.as_millis() as u64,
+                "Graph call failed, retrying"
+            );
+            crate::metrics::graph_wait(error.category.as_str(), pause);
+            tokio::time::sleep(pause).await;
+            attempt += 1;
         }
     }
 
+    /// The absolute URL of a call. Paging links arrive absolute; the bearer token must only
+    /// ever go to this tenant's Graph, so a link elsewhere is refused.
+    fn url(&self, call: &Call<'_>) -> Result<String, GraphError> {
+        if !call.path.starts_with("http") {
+            return Ok(format!("{}{}", self.base, call.path));
+        }
+        if call.path.starts_with(&format!("{}/", self.base)) {
+            return Ok(call.path.to_string());
+        }
+        Err(GraphError {
+            category: Category::Rejected,
+            operation: call.operation,
+            status: None,
+            code: "ForeignLink".into(),
+            message: "Graph returned a paging link outside its own base address".into(),
+            details: Vec::new(),
+            retry_after: None,
+        })
+    }
+
+    /// Fetches an absolute link Graph handed out (`@odata.nextLink`).
+    async fn json_at<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        link: &str,
+    ) -> Result<T, GraphError> {
+        self.json(Call::new(operation, Method::GET, link)).await
+    }
+
+    fn still_replicating(&self, call: &Call<'_>, error: &GraphError, started: Instant) -> bool {
+        call.refers_to_new_object
+            && error.category == Category::NotFound
+            && started.elapsed() < self.retry.replication_window
+    }
+
     async fn attempt(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), GraphError> {
+        let url = self.url(call)?;
         let token = self.tokens.token(&self.http).await?;
-        let url = format!("{}{}", self.base, call.path);
+        let path = url[self.base.len()..].split('?').next().unwrap_or_default();
+        self.budget
+            .spend(budget::cost(&call.method, path, call.query))
+            .await;
         let mut request = self
             .http
             .request(call.method.clone(), &url)
@@ -164,6 +250,7 @@ impl Graph {
         let unreachable = |e: reqwest::Error| GraphError::unreachable(call.operation, &e);
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
+        crate::metrics::graph_call(call.operation, Some(status.as_u16()));
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)

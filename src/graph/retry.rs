@@ -11,6 +11,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// How long a call about a just-created object keeps retrying "not found".
+    pub replication_window: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -19,6 +21,7 @@ impl Default for RetryPolicy {
             max_attempts: 4,
             base_delay: Duration::from_millis(400),
             max_delay: Duration::from_secs(20),
+            replication_window: Duration::from_secs(10),
         }
     }
 }
@@ -38,6 +41,15 @@ impl RetryPolicy {
         let exponential = self.base_delay.saturating_mul(1 << attempt.min(16));
         // Full jitter keeps many reconcilers from retrying in lock step.
         Some(exponential.min(self.max_delay).mul_f64(0.5 + jitter / 2.0))
+    }
+}
+
+impl RetryPolicy {
+    /// The pause between looks for an object that is still replicating: short at first,
+    /// since most objects appear within seconds.
+    pub fn replication_pause(&self, attempt: u32) -> Duration {
+        let pause = Duration::from_millis(250).saturating_mul(1 << attempt.min(4));
+        pause.min(Duration::from_secs(2))
     }
 }
 

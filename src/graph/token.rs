@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::error::{GraphError, categorize_token};
+use super::assertion::{ClientCertificate, FederatedTokenFile, JWT_BEARER};
+use super::error::{Category, GraphError, categorize_token};
+
+/// The operation name of token requests, in errors and logs.
+pub const OPERATION: &str = "get token";
 
 /// Scope that asks for every application permission the app was granted on Graph.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
@@ -42,6 +46,14 @@ pub enum Credential {
     ClientSecret {
         client_id: String,
         secret: Sensitive,
+    },
+    Certificate {
+        client_id: String,
+        certificate: ClientCertificate,
+    },
+    Federated {
+        client_id: String,
+        token_file: FederatedTokenFile,
     },
 }
 
@@ -108,25 +120,21 @@ impl TokenSource {
     }
 
     async fn request(&self, http: &reqwest::Client) -> Result<CachedToken, GraphError> {
-        let Credential::ClientSecret { client_id, secret } = &self.credential;
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id.as_str()),
-            ("client_secret", secret.expose()),
-            ("scope", GRAPH_SCOPE),
-        ];
+        let mut form = vec![("grant_type", "client_credentials".to_string())];
+        form.push(("scope", GRAPH_SCOPE.to_string()));
+        form.extend(self.proof()?);
         let started = Instant::now();
         let response = http
             .post(&self.token_url)
             .form(&form)
             .send()
             .await
-            .map_err(|e| GraphError::unreachable("get token", &e))?;
+            .map_err(|e| GraphError::unreachable(OPERATION, &e))?;
         let status = response.status().as_u16();
         let body = response
             .bytes()
             .await
-            .map_err(|e| GraphError::unreachable("get token", &e))?;
+            .map_err(|e| GraphError::unreachable(OPERATION, &e))?;
         if status == 200 {
             let answer: TokenAnswer =
                 serde_json::from_slice(&body).map_err(|_| malformed(status))?;
@@ -138,6 +146,52 @@ impl TokenSource {
             });
         }
         Err(token_error(status, &body))
+    }
+
+    /// The form fields that prove who we are, made fresh for every request.
+    fn proof(&self) -> Result<Vec<(&'static str, String)>, GraphError> {
+        let (client_id, proof) = match &self.credential {
+            Credential::ClientSecret { client_id, secret } => {
+                (client_id, ("client_secret", secret.expose().to_string()))
+            }
+            Credential::Certificate {
+                client_id,
+                certificate,
+            } => {
+                let assertion = certificate
+                    .assertion(client_id, &self.token_url)
+                    .map_err(|e| local_failure(format!("signing the client assertion: {e}")))?;
+                (client_id, ("client_assertion", assertion))
+            }
+            Credential::Federated {
+                client_id,
+                token_file,
+            } => {
+                let token = token_file.read().map_err(|e| {
+                    local_failure(format!("reading {}: {e}", token_file.0.display()))
+                })?;
+                (client_id, ("client_assertion", token))
+            }
+        };
+        let mut fields = vec![("client_id", client_id.clone()), proof];
+        if fields[1].0 == "client_assertion" {
+            fields.push(("client_assertion_type", JWT_BEARER.to_string()));
+        }
+        Ok(fields)
+    }
+}
+
+/// A failure on our side before anything was sent; retried, since a file being rotated or a
+/// momentary error may well pass.
+fn local_failure(message: String) -> GraphError {
+    GraphError {
+        category: Category::Unavailable,
+        operation: OPERATION,
+        status: None,
+        code: "CredentialUnavailable".into(),
+        message,
+        details: Vec::new(),
+        retry_after: None,
     }
 }
 
@@ -153,7 +207,7 @@ fn token_error(status: u16, body: &[u8]) -> GraphError {
         .to_string();
     GraphError {
         category: categorize_token(status, aadsts),
-        operation: "get token",
+        operation: OPERATION,
         status: Some(status),
         code: aadsts.map(|c| format!("AADSTS{c}")).unwrap_or(answer.error),
         message,
@@ -164,8 +218,8 @@ fn token_error(status: u16, body: &[u8]) -> GraphError {
 
 fn malformed(status: u16) -> GraphError {
     GraphError {
-        category: super::error::Category::Unavailable,
-        operation: "get token",
+        category: Category::Unavailable,
+        operation: OPERATION,
         status: Some(status),
         code: "MalformedAnswer".into(),
         message: "the token service answered with a body that is not a token".into(),
@@ -177,7 +231,6 @@ fn malformed(status: u16) -> GraphError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::error::Category;
 
     #[test]
     fn token_errors_keep_the_aadsts_code_and_first_line() {

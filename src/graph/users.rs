@@ -4,7 +4,9 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Call, Graph, GraphError, filter_literal};
+use serde::de::DeserializeOwned;
+
+use super::{ADVANCED_QUERY, Call, Graph, GraphError, filter_literal};
 use crate::password::Password;
 
 /// Properties the operator reads; most are outside Graph's default set and need `$select`.
@@ -73,38 +75,71 @@ pub struct NewUser<'a> {
     pub owner_marker: &'a str,
 }
 
+/// One page of a Graph collection.
 #[derive(Deserialize)]
-struct Page<T> {
-    value: Vec<T>,
+pub(super) struct Page<T> {
+    pub value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", default)]
+    pub next_link: Option<String>,
 }
 
 impl Graph {
     /// The account with this UPN, if one is visible yet.
     pub async fn find_user_by_upn(&self, upn: &str) -> Result<Option<DirectoryUser>, GraphError> {
         let filter = format!("userPrincipalName eq {}", filter_literal(upn));
-        let page: Page<DirectoryUser> = self
-            .json(Call {
-                operation: "find user by UPN",
-                method: Method::GET,
-                path: "/users",
-                query: &[("$filter", &filter), ("$select", SELECT)],
-                body: None,
-                headers: &[],
-            })
-            .await?;
+        let query = [("$filter", filter.as_str()), ("$select", SELECT)];
+        let call = Call {
+            query: &query,
+            ..Call::new("find user by UPN", Method::GET, "/users")
+        };
+        let page: Page<DirectoryUser> = self.json(call).await?;
         Ok(page.value.into_iter().next())
+    }
+
+    /// Every account that holds `address` as UPN, primary mail or any proxy address. Graph
+    /// treats an `or` across these properties as an advanced query.
+    pub async fn find_address_owners(
+        &self,
+        address: &str,
+    ) -> Result<Vec<DirectoryUser>, GraphError> {
+        let literal = filter_literal(address);
+        let proxy = filter_literal(&format!("smtp:{address}"));
+        let filter = format!(
+            "userPrincipalName eq {literal} or mail eq {literal} or proxyAddresses/any(p:p eq {proxy})"
+        );
+        let query = [
+            ("$filter", filter.as_str()),
+            ("$select", SELECT),
+            ("$count", "true"),
+        ];
+        let call = Call {
+            query: &query,
+            headers: ADVANCED_QUERY,
+            ..Call::new("find address owners", Method::GET, "/users")
+        };
+        self.all_pages(call).await
+    }
+
+    /// Every account whose UPN starts with `prefix`, across all pages.
+    pub async fn find_users_by_upn_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<DirectoryUser>, GraphError> {
+        let filter = format!("startsWith(userPrincipalName,{})", filter_literal(prefix));
+        let query = [("$filter", filter.as_str()), ("$select", SELECT)];
+        let call = Call {
+            query: &query,
+            ..Call::new("find users by UPN prefix", Method::GET, "/users")
+        };
+        self.all_pages(call).await
     }
 
     /// The account with this object id; `None` if Graph does not know it (yet).
     pub async fn get_user(&self, id: &str) -> Result<Option<DirectoryUser>, GraphError> {
         let path = format!("/users/{id}");
         let call = Call {
-            operation: "get user",
-            method: Method::GET,
-            path: &path,
             query: &[("$select", SELECT)],
-            body: None,
-            headers: &[],
+            ..Call::new("get user", Method::GET, &path)
         };
         match self.json(call).await {
             Ok(user) => Ok(Some(user)),
@@ -136,16 +171,11 @@ impl Graph {
         if let Some(job_title) = user.job_title {
             body["jobTitle"] = json!(job_title);
         }
-        let created: DirectoryUser = self
-            .json(Call {
-                operation: "create user",
-                method: Method::POST,
-                path: "/users",
-                query: &[],
-                body: Some(&body),
-                headers: &[],
-            })
-            .await?;
+        let call = Call {
+            body: Some(&body),
+            ..Call::new("create user", Method::POST, "/users")
+        };
+        let created: DirectoryUser = self.json(call).await?;
         // The 201 carries only the default property set; what we sent is what it holds.
         Ok(DirectoryUser {
             usage_location: Some(user.usage_location.to_string()),
@@ -155,5 +185,46 @@ impl Graph {
             }),
             ..created
         })
+    }
+
+    /// Changes properties of an account (Graph answers 204).
+    pub async fn update_user(
+        &self,
+        id: &str,
+        changes: &serde_json::Value,
+    ) -> Result<(), GraphError> {
+        let path = format!("/users/{id}");
+        let call = Call {
+            body: Some(changes),
+            refers_to_new_object: true,
+            ..Call::new("update user", Method::PATCH, &path)
+        };
+        self.send(call).await.map(drop)
+    }
+
+    /// Invalidates the account's refresh tokens and session cookies. Access tokens already
+    /// issued stay valid until they expire, as Entra documents.
+    pub async fn revoke_sign_in_sessions(&self, id: &str) -> Result<(), GraphError> {
+        let path = format!("/users/{id}/revokeSignInSessions");
+        let call = Call {
+            refers_to_new_object: true,
+            ..Call::new("revoke sessions", Method::POST, &path)
+        };
+        self.send(call).await.map(drop)
+    }
+
+    /// Reads every page of a list, following `@odata.nextLink`.
+    pub(super) async fn all_pages<T: DeserializeOwned>(
+        &self,
+        first: Call<'_>,
+    ) -> Result<Vec<T>, GraphError> {
+        let operation = first.operation;
+        let mut page: Page<T> = self.json(first).await?;
+        let mut items = std::mem::take(&mut page.value);
+        while let Some(next) = page.next_link.take() {
+            page = self.json_at(operation, &next).await?;
+            items.append(&mut page.value);
+        }
+        Ok(items)
     }
 }
