@@ -57,13 +57,16 @@ up() {
   say "installing the CRDs, the Tenant and its credentials"
   kubectl apply --server-side -f crds/
   kubectl wait --for=condition=Established crd/users.m365-operator.io crd/tenants.m365-operator.io
-  kubectl apply -f examples/namespace.yaml -f examples/credentials.yaml
+  # deploy/namespace.yaml is the operator's own namespace: its token signing keys live there.
+  kubectl apply -f deploy/namespace.yaml -f examples/namespace.yaml -f examples/credentials.yaml
   sed "s#SIMULATOR_URL#$sim_url#" examples/tenant.yaml | kubectl apply -f -
 
   say "starting the operator (log: $state/operator.log)"
   stop_pid "$state/operator.pid"
-  "$bin" run >"$state/operator.log" 2>&1 &
+  "$bin" run --http-listen 127.0.0.1:0 >"$state/operator.log" 2>&1 &
   echo $! >"$state/operator.pid"
+  http=$(wait_for_line "$state/operator.log" 'address=127\.0\.0\.1:[0-9]*')
+  echo "probes and metrics at http://${http#address=}/metrics (/healthz, /readyz)"
 
   say "applying the example Users"
   kubectl apply -f examples/users/
@@ -78,6 +81,13 @@ import json, sys
 for user in json.load(sys.stdin)["users"]:
     skus = ", ".join(l["skuId"] for l in user.get("assignedLicenses", []))
     print(f"{user['userPrincipalName']:<38} id {user['id']}  licences: {skus or '-'}")
+PY
+)"
+  say "mails in the simulated outbox ($sim_url/_sim/outbox)"
+  curl -fsS "$sim_url/_sim/outbox" | python3 -c "$(cat <<'PY'
+import json, sys
+for mail in json.load(sys.stdin):
+    print(f"{mail['from']} -> {', '.join(mail['to'])}: {mail['subject']}")
 PY
 )"
   cat <<MSG

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, PostParams};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 
 use crate::api::User;
@@ -16,6 +16,8 @@ use crate::password::{self, Password};
 
 /// Key of the temporary password in the Secret.
 pub const PASSWORD_KEY: &str = "password";
+/// Key of the first-session JWT.
+pub const FIRST_SESSION_KEY: &str = "firstSessionToken";
 /// Key of the UPN the password belongs to.
 pub const UPN_KEY: &str = "userPrincipalName";
 /// Label on every Secret the operator manages.
@@ -65,6 +67,32 @@ pub async fn ensure(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The password stored for the User, for the welcome mail.
+pub async fn password(client: &kube::Client, user: &User) -> Result<Password, CredentialsError> {
+    let namespace = user.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    stored_password(user, &secrets.get(&secret_name(user)).await?)
+}
+
+/// Adds the first-session token to the User's credentials Secret.
+pub async fn store_first_session(
+    client: &kube::Client,
+    user: &User,
+    jwt: &str,
+) -> Result<(), CredentialsError> {
+    let namespace = user.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let patch = serde_json::json!({ "stringData": { FIRST_SESSION_KEY: jwt } });
+    secrets
+        .patch(
+            &secret_name(user),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(())
 }
 
 fn stored_password(user: &User, secret: &Secret) -> Result<Password, CredentialsError> {

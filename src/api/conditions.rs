@@ -15,6 +15,12 @@ pub mod kind {
     pub const LICENSED: &str = "Licensed";
     /// The operator can obtain a Graph token for the tenant and read its subscriptions.
     pub const CONNECTED: &str = "Connected";
+    /// The HR approval was checked against the Tenant's policy and accepted.
+    pub const APPROVED: &str = "Approved";
+    /// True while the derived address belongs to another account.
+    pub const DUPLICATE_EMAIL: &str = "DuplicateEmail";
+    /// True while the tenant has no free seat of the User's licence.
+    pub const LICENSE_UNAVAILABLE: &str = "LicenseUnavailable";
 }
 
 /// Condition reasons, shared by Events and metrics.
@@ -38,6 +44,14 @@ pub mod reason {
     pub const CONNECTED: &str = "Connected";
     pub const PROVISIONED: &str = "Provisioned";
     pub const IN_PROGRESS: &str = "InProgress";
+    pub const APPROVED: &str = "Approved";
+    pub const NOT_CHECKED: &str = "NotChecked";
+    pub const DUPLICATE_EMAIL: &str = "DuplicateEmail";
+    pub const ADDRESS_FREE: &str = "AddressFree";
+    pub const SEATS_AVAILABLE: &str = "SeatsAvailable";
+    pub const WELCOME_MAIL_PENDING: &str = "WelcomeMailPending";
+    pub const WELCOME_MAIL_SENT: &str = "WelcomeMailSent";
+    pub const DEADLINE_MISSED: &str = "ProvisioningDeadlineMissed";
 }
 
 /// A condition as the operator wants it now; [`merge`] turns it into a `metav1.Condition`.

@@ -5,6 +5,7 @@
 //! - [`Tenant`] (cluster-scoped): how to reach one Entra tenant and what its licences are called.
 
 pub mod conditions;
+pub mod deactivation;
 pub mod tenant;
 pub mod user;
 
@@ -19,7 +20,11 @@ pub const GROUP: &str = "m365-operator.io";
 /// Every CustomResourceDefinition, in the order `kubectl apply` should see them, as one YAML
 /// stream. `crds/` holds exactly this text; a test fails when the two drift apart.
 pub fn crds_yaml() -> String {
-    let crds = [Tenant::crd(), User::crd()];
+    let crds = [
+        Tenant::crd(),
+        User::crd(),
+        deactivation::Deactivation::crd(),
+    ];
     crds.iter()
         .map(|crd| serde_yaml_ng::to_string(crd).expect("a CRD always serialises"))
         .map(|doc| format!("---\n{doc}"))

@@ -5,6 +5,8 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::user::LicenseTier;
+use crate::approval::ApprovalPolicy;
+use crate::sla::BusinessCalendar;
 
 /// Connection and policy settings for one Entra tenant.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -41,6 +43,73 @@ pub struct TenantSpec {
     /// Which skuPartNumber each licence tier means in this tenant.
     #[serde(default)]
     pub licenses: LicenseMap,
+
+    /// Graph throttling limits the operator keeps under; Graph's published limits for a
+    /// small tenant when not set. Lower them to leave room for other apps in the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimits>,
+
+    /// Who may approve new accounts. Without a policy no approval is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalPolicy>,
+
+    /// Working hours the provisioning deadline counts in; UTC, Monday to Friday, 09:00 to
+    /// 17:00 when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<BusinessCalendar>,
+
+    /// Who mails come from and go to. Without it the operator sends no mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<MailSettings>,
+
+    /// How Deactivations are carried out: mailbox retention, licences and the account per
+    /// reason, the mass-deactivation guard, the archive. The defaults when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivation: Option<super::deactivation::DeactivationPolicy>,
+}
+
+/// Mail addresses and the welcome template.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MailSettings {
+    /// The mailbox mails are sent from (its UPN); the app needs `Mail.Send`.
+    #[schemars(length(min = 3, max = 254))]
+    pub sender: String,
+    /// HR's address, told about clashing addresses.
+    #[schemars(length(min = 3, max = 254))]
+    pub hr: String,
+    /// IT management's address, told about licence shortages.
+    #[schemars(length(min = 3, max = 254))]
+    pub it_management: String,
+    /// Replaces the built-in welcome mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub welcome: Option<MailTemplate>,
+}
+
+/// A mail with placeholders: `{displayName}`, `{givenName}`, `{userPrincipalName}`,
+/// `{temporaryPassword}` and `{signInUrl}`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MailTemplate {
+    #[schemars(length(min = 1, max = 255))]
+    pub subject: String,
+    #[schemars(length(min = 1, max = 16384))]
+    #[x_kube(validation = Rule::new("self.contains('{temporaryPassword}')")
+        .message("the welcome template must contain {temporaryPassword}, or the person cannot sign in"))]
+    pub body: String,
+}
+
+/// Request budgets per app and tenant, as Graph meters them.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct RateLimits {
+    /// Resource units per 10 seconds.
+    #[serde(rename = "resourceUnitsPer10Seconds")]
+    #[schemars(range(min = 1))]
+    pub resource_units_per_10s: u32,
+    /// Writes per 150 seconds.
+    #[serde(rename = "writesPer150Seconds")]
+    #[schemars(range(min = 1))]
+    pub writes_per_150s: u32,
 }
 
 /// Service addresses. Override them for a national cloud or a simulator.
@@ -60,6 +129,12 @@ pub struct Endpoints {
         .message("endpoints.login must be an http(s) URL"))]
     #[schemars(length(max = 512))]
     pub login: String,
+
+    /// Extra PEM certificate authorities to trust for both endpoints, for a TLS-intercepting
+    /// proxy or a test service. Microsoft's endpoints need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub ca_bundle: Option<String>,
 }
 
 impl Default for Endpoints {
@@ -67,6 +142,7 @@ impl Default for Endpoints {
         Self {
             graph: default_graph(),
             login: default_login(),
+            ca_bundle: None,
         }
     }
 }
@@ -79,16 +155,65 @@ fn default_login() -> String {
     "https://login.microsoftonline.com".to_string()
 }
 
-/// The app registration's client id and where its client secret is kept.
+/// The app registration and how the operator proves it is that app: exactly one of a client
+/// secret, a certificate, or workload identity federation.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "[has(self.clientSecret), has(self.certificate), has(self.workloadIdentity)].filter(x, x).size() == 1"
+).message("credentials needs exactly one of clientSecret, certificate or workloadIdentity"))]
 pub struct Credentials {
     /// Application (client) id of the app registration.
     #[schemars(length(min = 1, max = 128))]
     pub client_id: String,
 
-    /// The Secret key holding the client secret.
-    pub client_secret: SecretKeyRef,
+    /// The Secret key holding a client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<SecretKeyRef>,
+
+    /// A certificate registered on the app: a `kubernetes.io/tls` Secret whose `tls.crt` and
+    /// `tls.key` sign client assertions. Preferred over a client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateRef>,
+
+    /// Workload identity federation: the operator presents its projected service-account
+    /// token, and Entra trusts it through a federated credential on the app. No secret to keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<WorkloadIdentity>,
+}
+
+/// A TLS Secret holding the app's certificate and private key.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateRef {
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// How assertions are signed: `PS256` (current) or `RS256` (older registrations).
+    #[serde(default)]
+    pub algorithm: AssertionAlgorithm,
+}
+
+/// Signature algorithm of client assertions.
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum AssertionAlgorithm {
+    #[default]
+    PS256,
+    RS256,
+}
+
+/// Where the projected service-account token is.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadIdentity {
+    /// Path of the token file; defaults to `$AZURE_FEDERATED_TOKEN_FILE`, which the Azure
+    /// workload identity webhook sets. Re-read on every token request, since it rotates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub token_file: Option<String>,
 }
 
 /// One key of one Secret. A Tenant is cluster-scoped, so the namespace is explicit.

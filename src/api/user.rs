@@ -2,6 +2,8 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
+
+use crate::sla::{SlaOutcome, SlaRecord};
 use serde::{Deserialize, Serialize};
 
 /// The desired state of one Entra ID account.
@@ -124,6 +126,11 @@ pub struct Approval {
 
     /// When HR approved; the provisioning deadline counts from here.
     pub approved_at: Time,
+
+    /// The HR system's signed approval token, where the Tenant's approval policy is strict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 16, max = 16384))]
+    pub token: Option<String>,
 }
 
 /// Recipient of the welcome mail: the person's private address or their manager.
@@ -167,6 +174,78 @@ pub struct UserStatus {
     #[serde(default)]
     #[schemars(schema_with = "super::conditions::schema")]
     pub conditions: Vec<Condition>,
+
+    /// Free addresses HR can pick (as `spec.upnLocalPart`) when the derived one is taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub alternates: Vec<String>,
+
+    /// The provisioning promise: due two business hours after the approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaRecord>,
+
+    /// Whether the provisioning promise was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_outcome: Option<SlaOutcome>,
+
+    /// The first-session token in the credentials Secret: its id and expiry, never the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_session: Option<FirstSessionToken>,
+
+    /// Mails the operator sent, or is sending, about this User; each kind goes out once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "notifications_schema")]
+    pub notifications: Vec<Notification>,
+}
+
+/// Id and expiry of the first-session token.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FirstSessionToken {
+    pub jti: String,
+    pub expires_at: Time,
+}
+
+/// One mail and where its delivery stands. `Sending` is written before the mail goes out, so
+/// after a crash the operator knows to look in the sender's Sent Items before sending again.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub kind: NotificationKind,
+    /// Stamped on the message, so it can be found in Sent Items.
+    pub message_id: String,
+    pub state: DeliveryState,
+    /// When the state was last set.
+    pub at: Time,
+}
+
+/// Why a mail is sent.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum NotificationKind {
+    /// The new hire's credentials and first steps.
+    Welcome,
+    /// HR is told the derived address is taken, with alternates.
+    DuplicateEmail,
+    /// IT management is told a licence is short.
+    LicenseShortage,
+}
+
+/// Delivery of one mail.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum DeliveryState {
+    Sending,
+    Sent,
+}
+
+fn notifications_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let item = generator.subschema_for::<Notification>();
+    schemars::json_schema!({
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["kind"],
+        "maxItems": 8,
+        "items": item,
+    })
 }
 
 /// The lifecycle phase shown by `kubectl get`.

@@ -3,6 +3,7 @@
 use crate::connections::ConnectionError;
 use crate::credentials::CredentialsError;
 use crate::graph::GraphError;
+use crate::tokens::TokenError;
 
 /// A failure that ends one reconcile; the controller retries it with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,8 @@ pub enum Error {
     Connection(#[from] ConnectionError),
     #[error("credentials: {0}")]
     Credentials(#[from] CredentialsError),
+    #[error("first-session token: {0}")]
+    Tokens(#[from] TokenError),
 }
 
 impl Error {
@@ -26,6 +29,7 @@ impl Error {
             Error::Graph(_) => "GraphRejected",
             Error::Connection(_) => "CredentialsMissing",
             Error::Credentials(_) => "CredentialsSecretError",
+            Error::Tokens(e) => e.category(),
         }
     }
 }

@@ -12,6 +12,7 @@
 pub mod jwks;
 mod jwt;
 mod keys;
+pub mod shared;
 pub mod store;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 pub use jwt::{Claims, FirstSession, IssuedToken, issue_first_session, verify, verify_at};
 pub use keys::KeyRing;
+pub use shared::SigningKeys;
 
 /// How long a first-session token is valid.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);

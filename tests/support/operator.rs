@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 
 use super::cluster::{self, Identity};
 
+/// The label that ties a test's Tenant to the operator of that test.
+pub const TEST_LABEL: &str = "m365-operator.io/test";
+
 /// A running operator; killed when dropped.
 pub struct Operator {
     child: Child,
@@ -36,8 +39,17 @@ impl Operator {
             .expect("open the log");
         let err = out.try_clone().expect("clone the log handle");
         Command::new(env!("CARGO_BIN_EXE_m365-operator"))
-            .args(["run", "--namespace", namespace])
+            // The test namespace doubles as the operator's own (signing keys, lease).
+            .args([
+                "run",
+                "--namespace",
+                namespace,
+                "--operator-namespace",
+                namespace,
+            ])
             .env("KUBECONFIG", cluster::kubeconfig_path(Identity::Admin))
+            // Tests run side by side: each operator takes a free loopback port for its probes.
+            .env("M365_HTTP_LISTEN", "127.0.0.1:0")
             // Debug shows every Graph round trip: the widest net for a leaked secret.
             .env(
                 "M365_LOG",
@@ -60,6 +72,31 @@ impl Operator {
     pub fn restart(&mut self, namespace: &str) {
         self.kill();
         self.child = Self::spawn(namespace, &self.log);
+    }
+
+    /// Where its HTTP server listens, from the line it logs at start.
+    pub async fn http_address(&self) -> String {
+        for _ in 0..100 {
+            let logs = self.logs();
+            let found = logs.lines().find_map(|line| {
+                let at = line.find("address=")? + "address=".len();
+                let rest = &line[at..];
+                Some(
+                    rest.split_whitespace()
+                        .next()?
+                        .trim_matches('"')
+                        .to_string(),
+                )
+            });
+            if let Some(address) = found {
+                return address;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the operator never logged its HTTP address:\n{}",
+            self.logs()
+        );
     }
 
     /// Everything the operator logged so far.

@@ -11,15 +11,22 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use m365_operator::api::tenant::{Credentials, Endpoints, LicenseMap, SecretKeyRef};
-use m365_operator::api::user::Approval;
+use m365_operator::api::tenant::{Credentials, Endpoints, LicenseMap, MailSettings, SecretKeyRef};
+use m365_operator::api::user::{Approval, WelcomeMail};
 use m365_operator::api::{LicenseTier, Tenant, TenantSpec, User, UserSpec};
+use m365_operator::approval::ApprovalPolicy;
 use serde_json::json;
 
 use super::cluster::{self, Identity};
 use super::operator::Operator;
 
 pub const DOMAIN: &str = "contoso.example";
+/// The HR partner the scenario's approval policy lists.
+pub const HR_APPROVER: &str = "hr.partner@contoso.example";
+/// The mailbox the operator sends from; it exists in every scenario's simulator.
+pub const SENDER: &str = "it-onboarding@contoso.example";
+pub const HR_MAILBOX: &str = "hr@contoso.example";
+pub const IT_MANAGEMENT: &str = "it-management@contoso.example";
 const CLIENT_ID: &str = "00000000-0000-0000-0000-0000000000c1";
 const CLIENT_SECRET: &str = "sim-client-secret";
 
@@ -40,7 +47,7 @@ impl Scenario {
 
     /// Everything but the operator, for tests that start it themselves.
     pub async fn without_operator(prefix: &str) -> Self {
-        Self::with_sim_config(prefix, graph_sim::Config::default()).await
+        Self::with_sim_config(prefix, sim_config()).await
     }
 
     pub async fn with_sim_config(prefix: &str, config: graph_sim::Config) -> Self {
@@ -110,18 +117,41 @@ impl Scenario {
             endpoints: Endpoints {
                 graph: format!("{}/v1.0", self.sim.base_url()),
                 login: self.sim.base_url(),
+                ca_bundle: None,
             },
             credentials: Credentials {
                 client_id: CLIENT_ID.into(),
-                client_secret: SecretKeyRef {
+                client_secret: Some(SecretKeyRef {
                     namespace: self.namespace.clone(),
                     name: "graph-app".into(),
                     key: "clientSecret".into(),
-                },
+                }),
+                certificate: None,
+                workload_identity: None,
             },
             licenses: LicenseMap::default(),
+            rate_limits: None,
+            approval: Some(ApprovalPolicy {
+                approvers: vec![HR_APPROVER.into()],
+                approver_group: None,
+                max_age_days: None,
+                strict: None,
+            }),
+            calendar: None,
+            mail: Some(MailSettings {
+                sender: SENDER.into(),
+                hr: HR_MAILBOX.into(),
+                it_management: IT_MANAGEMENT.into(),
+                welcome: None,
+            }),
+            deactivation: None,
         };
-        let tenant = Tenant::new(self.tenant_name(), spec);
+        let mut tenant = Tenant::new(self.tenant_name(), spec);
+        let labels = [(
+            super::operator::TEST_LABEL.to_string(),
+            self.namespace.clone(),
+        )];
+        tenant.metadata.labels = Some(labels.into());
         self.tenants()
             .create(&PostParams::default(), &tenant)
             .await
@@ -144,11 +174,14 @@ impl Scenario {
                 upn_local_part: None,
                 mail_nickname: None,
                 approval: Approval {
-                    approver: "hr.partner@contoso.example".into(),
+                    approver: HR_APPROVER.into(),
                     reference: "HR-1042".into(),
                     approved_at: Time(jiff::Timestamp::now()),
+                    token: None,
                 },
-                welcome_mail: None,
+                welcome_mail: Some(WelcomeMail {
+                    recipient: format!("{name}.private@example.net"),
+                }),
             },
         )
     }
@@ -222,6 +255,18 @@ impl Scenario {
             })
             .collect()
     }
+}
+
+/// The simulator's default tenant plus the licensed mailbox the operator sends mail from.
+pub fn sim_config() -> graph_sim::Config {
+    let mut config = graph_sim::Config::default();
+    config.users.push(json!({
+        "userPrincipalName": SENDER,
+        "displayName": "IT Onboarding",
+        "usageLocation": "DE",
+        "assignedLicenses": [{"skuId": "6fd2c87f-b296-42f0-b197-1e91e994b900"}],
+    }));
+    config
 }
 
 /// `(status, reason, message)` of a User's condition.
