@@ -15,8 +15,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 # Reinstall only when the pins changed since the last install.
 if ! cmp -s "$requirements" "$installed"; then
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    --index-url https://pypi.org/simple -r "$requirements"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$installed"
 fi
 
