@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::OnceCell;
+
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
@@ -42,9 +44,12 @@ pub struct Connections {
     cache: Mutex<HashMap<String, Cached>>,
 }
 
+/// The client for one generation of a Tenant's spec. Built once even when many reconciles
+/// ask at the same moment: every client has its own rate budget and token cache, so two
+/// would each spend the tenant's whole throttling allowance.
 struct Cached {
     generation: Option<i64>,
-    graph: Arc<Graph>,
+    graph: Arc<OnceCell<Arc<Graph>>>,
 }
 
 impl Connections {
@@ -57,22 +62,30 @@ impl Connections {
 
     /// The client for this tenant, built anew when the Tenant's spec changed.
     pub async fn graph(&self, tenant: &Tenant) -> Result<Arc<Graph>, ConnectionError> {
-        let name = tenant.name_any();
-        if let Some(cached) = self.lock().get(&name)
-            && cached.generation == tenant.metadata.generation
-        {
-            return Ok(cached.graph.clone());
-        }
-        let graph = Arc::new(Graph::new(self.connection(tenant).await?)?);
+        let cell = self.cell(tenant);
+        let graph = cell
+            .get_or_try_init(|| async {
+                Ok::<_, ConnectionError>(Arc::new(Graph::new(self.connection(tenant).await?)?))
+            })
+            .await?;
+        Ok(graph.clone())
+    }
+
+    /// The slot for the tenant's current generation, replacing one for an older spec.
+    fn cell(&self, tenant: &Tenant) -> Arc<OnceCell<Arc<Graph>>> {
+        let mut cache = self.lock();
         let generation = tenant.metadata.generation;
-        self.lock().insert(
-            name,
-            Cached {
+        let cached = cache.entry(tenant.name_any()).or_insert_with(|| Cached {
+            generation,
+            graph: Arc::default(),
+        });
+        if cached.generation != generation {
+            *cached = Cached {
                 generation,
-                graph: graph.clone(),
-            },
-        );
-        Ok(graph)
+                graph: Arc::default(),
+            };
+        }
+        cached.graph.clone()
     }
 
     /// Drops the tenant's client, so the next call re-reads its Secret (after the token

@@ -153,8 +153,10 @@ async fn row_04_a_weak_password_is_rejected_and_ours_are_not() {
 
 #[tokio::test]
 async fn row_05_a_new_account_is_waited_for_within_the_replication_window() {
-    let mut config = graph_sim::Config::default();
-    config.replication_lag_ms = 1_500;
+    let config = graph_sim::Config {
+        replication_lag_ms: 1_500,
+        ..Default::default()
+    };
     let f = fixture_with(config, "sim-client-secret").await;
     let password = password::generate().unwrap();
     let created = f
@@ -256,10 +258,13 @@ async fn row_13_an_advanced_query_is_sent_with_its_headers() {
 
 #[tokio::test]
 async fn row_14_lists_are_followed_across_pages() {
-    let mut config = graph_sim::Config::default();
-    config.users = (0..250)
+    let users = (0..250)
         .map(|n| json!({"userPrincipalName": format!("pat.lee{n}@contoso.example"), "displayName": "Pat"}))
         .collect();
+    let config = graph_sim::Config {
+        users,
+        ..Default::default()
+    };
     let f = fixture_with(config, "sim-client-secret").await;
     let found = f.graph.find_users_by_upn_prefix("pat.lee").await.unwrap();
     assert_eq!(found.len(), 250);
@@ -285,8 +290,10 @@ async fn row_15_a_wrong_client_secret_is_final() {
 
 #[tokio::test]
 async fn row_15_an_expired_access_token_is_renewed_before_use() {
-    let mut config = graph_sim::Config::default();
-    config.token_lifetime_seconds = 2;
+    let config = graph_sim::Config {
+        token_lifetime_seconds: 2,
+        ..Default::default()
+    };
     let f = fixture_with(config, "sim-client-secret").await;
     f.graph.subscribed_skus().await.unwrap();
     tokio::time::sleep(Duration::from_millis(2_500)).await;
