@@ -6,9 +6,19 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod approval;
+pub mod archive;
 pub mod connections;
 pub mod credentials;
 pub mod graph;
+pub mod http;
+pub mod import;
+pub mod leader;
+pub mod mail;
+pub mod metrics;
 pub mod names;
 pub mod password;
 pub mod reconcile;
+pub mod revocation;
+pub mod sla;
+pub mod tokens;

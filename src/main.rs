@@ -5,10 +5,15 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use m365_operator::{api, reconcile};
+use m365_operator::http::{self, Health};
+use m365_operator::leader::{self, Elector, LeaseSettings};
+use m365_operator::tokens::SigningKeys;
+use m365_operator::{api, metrics, reconcile};
 
 #[derive(Parser)]
 #[command(
@@ -27,11 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controllers against the cluster in KUBECONFIG or the pod's service account.
-    Run {
-        /// Reconcile Users in this namespace only (Tenants are cluster-scoped and always watched).
-        #[arg(long, env = "M365_WATCH_NAMESPACE")]
-        namespace: Option<String>,
-    },
+    Run(RunArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
     /// Serve the Microsoft Graph simulator on a loopback address, for tests and demos.
@@ -43,6 +44,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Check a CSV file of new hires and write their User manifests or apply them.
+    Import(m365_operator::import::ImportArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -60,8 +63,9 @@ async fn main() -> ExitCode {
             print!("{}", api::crds_yaml());
             Ok(())
         }
-        Command::Run { namespace } => run(namespace).await,
+        Command::Run(args) => run(args).await,
         Command::Sim { listen, config } => simulate(listen, config).await,
+        Command::Import(args) => m365_operator::import::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,13 +76,164 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(namespace: Option<String>) -> Result<(), String> {
+#[derive(Args)]
+struct RunArgs {
+    /// Reconcile Users in this namespace only (Tenants are cluster-scoped and always watched).
+    #[arg(long, env = "M365_WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Reconcile only the Tenants matching this label selector (all Tenants by default).
+    #[arg(long, env = "M365_TENANT_SELECTOR")]
+    tenant_selector: Option<String>,
+    /// Address of the HTTP server for /healthz, /readyz and /metrics.
+    #[arg(long, env = "M365_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
+    http_listen: SocketAddr,
+    /// Reconcile only while holding the leader Lease, so that replicas can stand by.
+    /// Default: on inside a pod, off elsewhere (e.g. `--leader-election=false`).
+    #[arg(
+        long,
+        env = "M365_LEADER_ELECTION",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    leader_election: Option<bool>,
+    /// The operator's own namespace: the leader Lease and the token signing keys live here.
+    #[arg(
+        long = "operator-namespace",
+        alias = "lease-namespace",
+        env = "POD_NAMESPACE",
+        default_value = "m365-operator"
+    )]
+    lease_namespace: String,
+    /// Issuer (`iss`) of the first-session tokens: the URL where this operator's
+    /// /.well-known/openid-configuration is reachable.
+    #[arg(
+        long,
+        env = "M365_TOKEN_ISSUER",
+        default_value = "http://m365-operator.m365-operator.svc:8080"
+    )]
+    issuer: String,
+    /// Name of the leader Lease.
+    #[arg(long, env = "M365_LEASE_NAME", default_value = leader::DEFAULT_LEASE_NAME)]
+    lease_name: String,
+    /// Seconds a leader lease holds without renewal; a standby takes over after that.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    lease_duration: u64,
+    /// Seconds between renewals by the leader (and looks by a standby).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    lease_renew: u64,
+}
+
+impl RunArgs {
+    /// The Lease to campaign for, or `None` without leader election.
+    fn election(&self) -> Result<Option<LeaseSettings>, String> {
+        // A pod has this variable; a developer's shell or a test harness does not.
+        let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+        if !self.leader_election.unwrap_or(in_pod) {
+            return Ok(None);
+        }
+        let settings = LeaseSettings {
+            namespace: self.lease_namespace.clone(),
+            name: self.lease_name.clone(),
+            identity: leader::default_identity(),
+            lease_duration: Duration::from_secs(self.lease_duration),
+            renew_every: Duration::from_secs(self.lease_renew),
+        };
+        settings.validate()?;
+        Ok(Some(settings))
+    }
+}
+
+/// Runs the operator: the HTTP server all along, the controllers while leading, until a
+/// signal (graceful) or a second signal (forced).
+async fn run(args: RunArgs) -> Result<(), String> {
+    let election = args.election()?;
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
-    reconcile::run(client, reconcile::Scope { namespace })
+    let health = Health::new();
+    let listener = http::bind(args.http_listen).await?;
+    if let Some(address) = http::local_address(&listener) {
+        tracing::info!(%address, "serving /healthz, /readyz and /metrics");
+    }
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let introspection = m365_operator::revocation::Introspection::start(
+        client.clone(),
+        args.namespace.as_deref(),
+        &args.lease_namespace,
+    );
+    let keys = Arc::new(SigningKeys::new(
+        client.clone(),
+        args.lease_namespace.clone(),
+    ));
+    let server = http::Server::new(health.clone())
+        .merge(introspection.routes())
+        .merge(http::discovery::routes(&args.issuer, keys.clone()));
+    let server = tokio::spawn(server.serve(listener, async {
+        let _ = server_stopped.await;
+    }));
+    let scope = reconcile::Scope {
+        namespace: args.namespace.clone(),
+        tenant_selector: args.tenant_selector.clone(),
+        signing_keys: Some(keys),
+        settings: Some(reconcile::Settings {
+            operator_namespace: args.lease_namespace.clone(),
+            issuer: args.issuer.clone(),
+        }),
+    };
+    let result = tokio::select! {
+        result = operate(client, scope, election, &health) => result,
+        () = on_signals(health.clone()) => Err("forced shutdown: reconciles were cut short".into()),
+    };
+    // Probes answer until the very end, so a drain shows as not ready rather than gone.
+    let _ = stop_server.send(());
+    let _ = server.await;
+    result
+}
+
+/// Runs the controllers, only while holding the lease when `election` says so.
+async fn operate(
+    client: kube::Client,
+    scope: reconcile::Scope,
+    election: Option<LeaseSettings>,
+    health: &Health,
+) -> Result<(), String> {
+    let controllers = reconcile::run(client.clone(), scope, health.clone());
+    let stopped = match election {
+        None => {
+            metrics::set_leader(true);
+            controllers.await
+        }
+        Some(settings) => match Elector::new(lease_client().await?, settings)
+            .lead(controllers, health)
+            .await
+        {
+            Ok(Some(stopped)) => stopped,
+            Ok(None) => Ok(()),
+            Err(lost) => {
+                return Err(format!(
+                    "{lost}; exiting so that the restarted process campaigns again"
+                ));
+            }
+        },
+    };
+    stopped.map_err(|e| format!("controller stopped: {e}"))
+}
+
+/// A client for the leader Lease alone: its own connections, so that a renewal never
+/// queues behind the controllers' requests.
+async fn lease_client() -> Result<kube::Client, String> {
+    kube::Client::try_default()
         .await
-        .map_err(|e| format!("controller stopped: {e}"))
+        .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))
+}
+
+/// Begins a graceful shutdown on the first SIGTERM or Ctrl-C; resolves on a second one.
+async fn on_signals(health: Health) {
+    shutdown_signal().await;
+    tracing::info!("shutdown requested: finishing in-flight reconciles (signal again to force)");
+    health.begin_shutdown();
+    shutdown_signal().await;
 }
 
 async fn simulate(listen: SocketAddr, config: Option<PathBuf>) -> Result<(), String> {

@@ -63,7 +63,8 @@ export KUBECONFIG M365_TEST_CLUSTER_DIR
 stage "cargo test"
 cargo test --workspace --no-fail-fast -- --include-ignored "$@"
 
-# Conformance stage (Python script against the same control plane) goes here.
+stage "conformance (Graph simulator vs. Microsoft Graph SDK for Python)"
+tests/conformance/run.sh
 
 finish_stage
 printf '\n==> all stages passed in %ss\n' $((SECONDS - run_start))

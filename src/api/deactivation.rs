@@ -28,19 +28,33 @@ pub mod condition {
 
 /// Condition and Event reasons of a Deactivation.
 pub mod reason {
+    /// Waiting for `spec.effectiveAt`.
     pub const SCHEDULED: &str = "Scheduled";
+    /// Held by the mass-deactivation guard.
     pub const MASS_DEACTIVATION_GUARD: &str = "MassDeactivationGuard";
+    /// Not held by the guard.
     pub const NOT_PAUSED: &str = "NotPaused";
+    /// The named User does not exist.
     pub const USER_NOT_FOUND: &str = "UserNotFound";
+    /// The User's Tenant does not exist.
     pub const TENANT_NOT_FOUND: &str = "TenantNotFound";
+    /// The operator cannot reach the Tenant's Graph.
     pub const TENANT_NOT_CONNECTED: &str = "TenantNotConnected";
+    /// The User has no Entra account, or Entra does not show it.
     pub const ACCOUNT_MISSING: &str = "AccountMissing";
+    /// No free seat to restore a licence with.
     pub const LICENSE_UNAVAILABLE: &str = "LicenseUnavailable";
+    /// Steps are running.
     pub const IN_PROGRESS: &str = "InProgress";
+    /// Access is off and the record archived.
     pub const DEACTIVATED: &str = "Deactivated";
+    /// The retention window ended and the policy's last step ran.
     pub const COMPLETED: &str = "Completed";
+    /// The leave ended and access is back.
     pub const REACTIVATED: &str = "Reactivated";
+    /// Some memberships could not be changed through Graph.
     pub const GROUPS_NOT_CHANGED: &str = "GroupsNotChanged";
+    /// A person's licence decision was carried out.
     pub const LICENSE_DECIDED: &str = "LicenseDecided";
 }
 
@@ -186,9 +200,11 @@ pub enum LicenseDecision {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeactivationStatus {
+    /// Where the deactivation stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<DeactivationPhase>,
 
+    /// The `metadata.generation` status was last written for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
@@ -202,6 +218,7 @@ pub struct DeactivationStatus {
     #[schemars(length(max = 64))]
     pub object_id: Option<String>,
 
+    /// The account's user principal name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 113))]
     pub user_principal_name: Option<String>,
@@ -257,6 +274,7 @@ pub struct DeactivationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla_outcome: Option<SlaOutcome>,
 
+    /// `Ready`, and `Paused` while the mass-deactivation guard holds it.
     #[serde(default)]
     #[schemars(schema_with = "super::conditions::schema")]
     pub conditions: Vec<Condition>,
@@ -329,7 +347,9 @@ impl Step {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StepRecord {
+    /// Which step.
     pub name: Step,
+    /// When it was done.
     pub completed_at: Time,
     /// What the step found or did, in a few words.
     #[schemars(length(max = 256))]
@@ -352,11 +372,14 @@ pub struct Revocation {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupRecord {
+    /// The group's object id.
     #[schemars(length(max = 64))]
     pub id: String,
+    /// The group's name, for people reading status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 256))]
     pub display_name: Option<String>,
+    /// What became of the membership.
     pub state: MembershipState,
     /// Why Graph would not change it, when it would not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -393,8 +416,10 @@ pub enum GroupRefusal {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseRecord {
+    /// The subscription's id.
     #[schemars(length(max = 64))]
     pub sku_id: String,
+    /// Its part number, when the Tenant's seat counts name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     pub sku_part_number: Option<String>,
@@ -418,8 +443,10 @@ pub struct ArchiveRef {
     /// Always `ConfigMap`.
     #[schemars(length(max = 32))]
     pub kind: String,
+    /// Namespace of the ConfigMap.
     #[schemars(length(max = 63))]
     pub namespace: String,
+    /// Name of the ConfigMap.
     #[schemars(length(max = 253))]
     pub name: String,
 }
