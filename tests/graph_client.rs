@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use m365_operator::graph::batch::BatchRequest;
 use m365_operator::graph::budget::Limits;
 use m365_operator::graph::retry::RetryPolicy;
 use m365_operator::graph::users::NewUser;
@@ -320,4 +321,168 @@ async fn seed(f: &Fixture, user: serde_json::Value) -> serde_json::Value {
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
     response.json().await.unwrap()
+}
+
+const SALES: &str = "7f1a9c2e-3b4d-4e5f-8a6b-9c0d1e2f3a4b";
+const DYNAMIC: &str = "0e9d8c7b-6a5f-4e3d-2c1b-0a9f8e7d6c5b";
+
+/// A tenant with a plain security group, a dynamic group and a member in the first.
+fn config_with_groups() -> graph_sim::Config {
+    let groups = json!([
+        {"id": SALES, "displayName": "Sales", "securityEnabled": true, "members": ["kim@contoso.example"]},
+        {"id": DYNAMIC, "displayName": "All staff", "securityEnabled": true,
+         "groupTypes": ["DynamicMembership"], "membershipRule": "user.accountEnabled -eq true"},
+    ]);
+    graph_sim::Config {
+        users: vec![json!({"userPrincipalName": "kim@contoso.example", "displayName": "Kim"})],
+        groups: serde_json::from_value(groups).unwrap(),
+        ..Default::default()
+    }
+}
+
+async fn kim(f: &Fixture) -> String {
+    f.graph
+        .find_user_by_upn("kim@contoso.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn row_06_a_group_add_right_after_the_create_waits_for_replication() {
+    let config = graph_sim::Config {
+        replication_lag_ms: 1_500,
+        ..config_with_groups()
+    };
+    let f = fixture_with(config, "sim-client-secret").await;
+    let password = password::generate().unwrap();
+    let created = f
+        .graph
+        .create_user(&new_user("fresh@contoso.example", &password))
+        .await
+        .unwrap();
+    f.graph
+        .add_member(SALES, &created.id)
+        .await
+        .expect("added once replicated");
+    let refused = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/members/$ref"))
+                && r["status"] == 400
+        })
+        .count();
+    assert!(
+        refused >= 1,
+        "Graph first refused the reference to the new user"
+    );
+}
+
+#[tokio::test]
+async fn row_09_adding_a_member_twice_or_removing_a_non_member_is_success() {
+    let f = fixture_with(config_with_groups(), "sim-client-secret").await;
+    let kim = kim(&f).await;
+    f.graph
+        .add_member(SALES, &kim)
+        .await
+        .expect("already a member counts as done");
+    f.graph.remove_member(SALES, &kim).await.unwrap();
+    f.graph
+        .remove_member(SALES, &kim)
+        .await
+        .expect("not a member counts as done");
+    let groups = f.graph.member_of(&kim).await.unwrap();
+    assert!(groups.is_empty(), "{groups:?}");
+}
+
+#[tokio::test]
+async fn row_10_a_dynamic_group_refuses_for_good() {
+    let f = fixture_with(config_with_groups(), "sim-client-secret").await;
+    let kim = kim(&f).await;
+    let error = f.graph.add_member(DYNAMIC, &kim).await.unwrap_err();
+    assert_eq!(error.category, Category::Forbidden);
+    assert_eq!(error.code, "Authorization_RequestDenied");
+    assert_eq!(
+        requests_to(&f.sim, "POST", &format!("{DYNAMIC}/members/$ref")),
+        1,
+        "no retry"
+    );
+}
+
+#[tokio::test]
+async fn row_11_throttling_is_honoured_alone_and_inside_a_batch() {
+    let mut config = config_with_groups();
+    config.faults.seed = Some(11);
+    config.faults.throttle_rate = 0.4;
+    config.faults.retry_after_seconds = Some(0.25);
+    let f = fixture_with(config, "sim-client-secret").await;
+    for _ in 0..6 {
+        f.graph
+            .subscribed_skus()
+            .await
+            .expect("throttled calls are retried after Retry-After");
+    }
+    let kim = kim(&f).await;
+    let adds: Vec<_> = (0..10)
+        .map(|n| BatchRequest {
+            id: format!("{n}"),
+            method: reqwest::Method::POST,
+            url: format!("/groups/{SALES}/members/$ref"),
+            body: Some(
+                json!({"@odata.id": format!("{}/v1.0/directoryObjects/{kim}", f.sim.base_url())}),
+            ),
+            depends_on: vec![],
+        })
+        .collect();
+    let answers = f.graph.batch(&adds).await.unwrap();
+    assert_eq!(answers.len(), 10, "one final answer per request");
+    assert!(answers.iter().all(|a| a.status != 429), "{answers:#?}");
+    let requests = f.sim.requests();
+    let throttled = requests.iter().filter(|r| r["status"] == 429).count();
+    let inner: Vec<_> = requests.iter().filter(|r| r["inBatch"] == true).collect();
+    let inner_throttled = inner.iter().filter(|r| r["status"] == 429).count();
+    assert!(throttled > 0, "the fault was injected");
+    // Only failed ids are sent again: every inner request beyond the first ten was a retry.
+    assert_eq!(inner.len(), 10 + inner_throttled);
+}
+
+#[tokio::test]
+async fn row_12_a_failed_prerequisite_fails_its_dependents_without_blind_retries() {
+    let f = fixture_with(config_with_groups(), "sim-client-secret").await;
+    let kim = kim(&f).await;
+    let missing_group = "11111111-0000-4000-8000-000000000000";
+    let reference =
+        json!({"@odata.id": format!("{}/v1.0/directoryObjects/{kim}", f.sim.base_url())});
+    let chain = [
+        BatchRequest {
+            id: "first".into(),
+            method: reqwest::Method::POST,
+            url: format!("/groups/{missing_group}/members/$ref"),
+            body: Some(reference.clone()),
+            depends_on: vec![],
+        },
+        BatchRequest {
+            id: "second".into(),
+            method: reqwest::Method::DELETE,
+            url: format!("/groups/{SALES}/members/{kim}/$ref"),
+            body: None,
+            depends_on: vec!["first".into()],
+        },
+    ];
+    let answers = f.graph.batch(&chain).await.unwrap();
+    assert_eq!(
+        answers.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [404, 424]
+    );
+    assert_eq!(
+        requests_to(&f.sim, "POST", "/$batch"),
+        1,
+        "a permanent failure is not retried"
+    );
+    assert_eq!(answers[1].error("remove member").unwrap().status, Some(424));
 }

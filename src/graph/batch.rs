@@ -103,33 +103,35 @@ impl Graph {
                 self.budget.spend(cost(&request.method, path, &[])).await;
             }
             let answers = self.send_batch(&pending).await?;
+            let last = attempt + 1 == self.retry.max_attempts;
+            let transient: BTreeSet<String> = answers
+                .iter()
+                .filter(|a| a.status != 424 && retryable(a.status))
+                .map(|a| a.id.to_ascii_lowercase())
+                .collect();
             let mut wait = Duration::ZERO;
             let mut again = BTreeSet::new();
             for answer in answers {
-                if retryable(answer.status) {
-                    let after = answer
-                        .headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"));
-                    wait = wait.max(
-                        after
-                            .and_then(|(_, v)| parse_retry_after(v))
-                            .unwrap_or_default(),
-                    );
-                    again.insert(answer.id.to_ascii_lowercase());
+                let id = answer.id.to_ascii_lowercase();
+                // A 424 is worth another try only with a prerequisite that may pass next time.
+                let retry = !last
+                    && match answer.status {
+                        424 => prerequisite_in(chunk, &id, &transient),
+                        status => retryable(status),
+                    };
+                if retry {
+                    wait = wait.max(retry_after(&answer.headers));
+                    again.insert(id);
                 } else {
-                    let id = answer.id.to_ascii_lowercase();
-                    done.insert(
-                        id,
-                        BatchResponse {
-                            id: answer.id,
-                            status: answer.status,
-                            body: answer.body,
-                        },
-                    );
+                    let response = BatchResponse {
+                        id: answer.id,
+                        status: answer.status,
+                        body: answer.body,
+                    };
+                    done.insert(id, response);
                 }
             }
-            if again.is_empty() || attempt + 1 == self.retry.max_attempts {
+            if again.is_empty() {
                 break;
             }
             pending = with_prerequisites(chunk, &again);
@@ -169,6 +171,23 @@ fn inner_request(request: &BatchRequest) -> Value {
         inner["dependsOn"] = json!(request.depends_on);
     }
     inner
+}
+
+fn retry_after(headers: &BTreeMap<String, String>) -> Duration {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+        .and_then(|(_, v)| parse_retry_after(v))
+        .unwrap_or_default()
+}
+
+/// Whether the request `id` depends on one of `ids`.
+fn prerequisite_in(chunk: &[BatchRequest], id: &str, ids: &BTreeSet<String>) -> bool {
+    chunk
+        .iter()
+        .filter(|r| r.id.eq_ignore_ascii_case(id))
+        .flat_map(|r| &r.depends_on)
+        .any(|d| ids.contains(&d.to_ascii_lowercase()))
 }
 
 /// 429 and 5xx may pass later; 424 means a prerequisite failed and is sent again with it.
