@@ -52,6 +52,7 @@ pub mod reason {
     pub const WELCOME_MAIL_PENDING: &str = "WelcomeMailPending";
     pub const WELCOME_MAIL_SENT: &str = "WelcomeMailSent";
     pub const DEADLINE_MISSED: &str = "ProvisioningDeadlineMissed";
+    pub const DEACTIVATED: &str = "Deactivated";
 }
 
 /// A condition as the operator wants it now; [`merge`] turns it into a `metav1.Condition`.

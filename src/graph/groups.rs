@@ -34,7 +34,9 @@ impl Membership {
     /// Whether Graph refuses membership changes to this group: dynamic groups compute
     /// their members, and mail-enabled security and distribution groups belong to Exchange.
     pub fn is_read_only(&self) -> bool {
-        self.group_types.iter().any(|t| t == "DynamicMembership") || self.mail_enabled == Some(true)
+        let has = |kind: &str| self.group_types.iter().any(|t| t == kind);
+        // Microsoft 365 (Unified) groups are mail-enabled too, but Graph manages their members.
+        has("DynamicMembership") || (self.mail_enabled == Some(true) && !has("Unified"))
     }
 }
 
@@ -152,4 +154,29 @@ impl Graph {
 /// does not exist.
 fn is_absent_member(e: &GraphError) -> bool {
     e.category == Category::NotFound || e.message.contains("do not exist")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(types: &[&str], mail_enabled: bool) -> Membership {
+        Membership {
+            id: "g".into(),
+            odata_type: "#microsoft.graph.group".into(),
+            display_name: None,
+            group_types: types.iter().map(|t| t.to_string()).collect(),
+            mail_enabled: Some(mail_enabled),
+            security_enabled: Some(true),
+            is_assignable_to_role: None,
+        }
+    }
+
+    #[test]
+    fn which_groups_graph_will_not_change() {
+        assert!(group(&["DynamicMembership"], false).is_read_only());
+        assert!(group(&[], true).is_read_only(), "mail-enabled security or distribution group");
+        assert!(!group(&["Unified"], true).is_read_only(), "Microsoft 365 group");
+        assert!(!group(&[], false).is_read_only(), "plain security group");
+    }
 }

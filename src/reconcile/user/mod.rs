@@ -23,7 +23,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use tracing::{instrument, warn};
 
-use super::{Context, Error};
+use super::{Context, Error, deactivation};
 use crate::api::conditions::{kind, reason};
 use crate::api::{Phase, Tenant, User};
 use crate::connections::ConnectionError;
@@ -77,6 +77,16 @@ pub fn error_policy(user: Arc<User>, error: &Error, ctx: Arc<Context>) -> Action
 }
 
 async fn provision(user: &User, ctx: &Context, facts: &mut Facts) -> Result<(), Stop> {
+    // A Deactivation owns the account until it is reactivated: never re-enable or re-license.
+    if deactivation::is_deactivated(user, &ctx.deactivations) {
+        return Err(blocked(
+            Phase::Inactive,
+            kind::LICENSED,
+            reason::DEACTIVATED,
+            "a Deactivation is in effect; see its status".into(),
+            Action::await_change(),
+        ));
+    }
     let tenant = tenant_of(user, ctx)?;
     let identity = mail_identity(user)?;
     let upn = identity.user_principal_name(&tenant.spec.domain);

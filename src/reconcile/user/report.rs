@@ -237,6 +237,9 @@ pub(super) fn transition_event(
             "Account is active and licensed".to_string(),
         ),
         Report::Blocked(b) if routine.contains(&b.reason) => return None,
+        Report::Blocked(b) if b.reason == reason::DEACTIVATED => {
+            (EventType::Normal, "Account deactivated".to_string())
+        }
         Report::Blocked(b) => (EventType::Warning, b.message.clone()),
         Report::Failed(_, message) => (EventType::Warning, message.clone()),
     };
