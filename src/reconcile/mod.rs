@@ -5,6 +5,7 @@
 
 pub mod deactivation;
 mod error;
+pub mod note;
 pub mod status;
 pub mod tenant;
 pub mod user;

@@ -39,6 +39,7 @@ use crate::connections::ConnectionError;
 use crate::graph::GraphError;
 use crate::graph::budget::urgently;
 use crate::metrics;
+use crate::reconcile::note::event_note;
 use crate::sla::SlaOutcome;
 
 /// How often a finished Deactivation is looked at again, as a safety net.
@@ -323,7 +324,7 @@ impl<'a> Work<'a> {
         self.events.push(Event {
             type_,
             reason: reason.into(),
-            note: Some(truncate(note, 1024)),
+            note: Some(event_note(note)),
             action: "Deactivate".into(),
             secondary: None,
         });
@@ -554,7 +555,7 @@ fn transition_event(
     Some(Event {
         type_,
         reason: now,
-        note: Some(truncate(note, 1024)),
+        note: Some(event_note(note)),
         action: "Deactivate".into(),
         secondary: None,
     })
@@ -585,18 +586,6 @@ fn count_sla_outcome(before: Option<SlaOutcome>, after: Option<SlaOutcome>) {
         Some(SlaOutcome::InProgress) | None => return,
     };
     metrics::sla_outcome("Deactivation", outcome);
-}
-
-fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let cut = (0..=max - 3)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
 }
 
 #[cfg(test)]

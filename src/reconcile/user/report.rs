@@ -8,6 +8,7 @@ use tracing::warn;
 use super::flow::{Blocked, Facts, Report};
 use crate::api::conditions::{self, Desired, kind, reason};
 use crate::api::{Phase, User, UserStatus};
+use crate::reconcile::note::event_note;
 use crate::reconcile::{Context, Error, status};
 
 /// Writes the status as it stands mid-pass: the object id right after a create, a mail's
@@ -246,22 +247,10 @@ pub(super) fn transition_event(
     Some(Event {
         type_,
         reason: now,
-        note: Some(truncate(note, 1024)),
+        note: Some(event_note(note)),
         action: "Provision".into(),
         secondary: None,
     })
-}
-
-pub(super) fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let cut = (0..=max - 3)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
 }
 
 #[cfg(test)]
@@ -403,11 +392,5 @@ mod tests {
         };
         let status = desired_status(&user(), &facts_with_account(), &report);
         assert!(transition_event(None, &status, &report).is_none());
-    }
-
-    #[test]
-    fn long_notes_are_cut_at_a_character_boundary() {
-        let cut = truncate("ü".repeat(700), 1024);
-        assert!(cut.len() <= 1024 && cut.ends_with("..."));
     }
 }
