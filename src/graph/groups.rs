@@ -175,8 +175,14 @@ mod tests {
     #[test]
     fn which_groups_graph_will_not_change() {
         assert!(group(&["DynamicMembership"], false).is_read_only());
-        assert!(group(&[], true).is_read_only(), "mail-enabled security or distribution group");
-        assert!(!group(&["Unified"], true).is_read_only(), "Microsoft 365 group");
+        assert!(
+            group(&[], true).is_read_only(),
+            "mail-enabled security or distribution group"
+        );
+        assert!(
+            !group(&["Unified"], true).is_read_only(),
+            "Microsoft 365 group"
+        );
         assert!(!group(&[], false).is_read_only(), "plain security group");
     }
 }
