@@ -404,7 +404,21 @@ async fn a_termination_runs_every_step_deletes_after_retention_and_meets_its_sla
     );
     assert!(account(&scenario, &id).is_none());
     assert!(scenario.sim.deleted_users().iter().any(|u| u["id"] == id));
-    let events = scenario.events_for("zoe-leaves").await;
+    let steps: Vec<&str> = FORWARD
+        .iter()
+        .chain([&Step::RetentionEnded])
+        .map(|s| s.as_str())
+        .collect();
+    let events = support::scenario::wait(
+        "an Event for every step",
+        || async { Some(scenario.events_for("zoe-leaves").await) },
+        |events| {
+            steps
+                .iter()
+                .all(|s| events.iter().any(|e| e.reason.as_deref() == Some(s)))
+        },
+    )
+    .await;
     for step in FORWARD.iter().chain([&Step::RetentionEnded]) {
         assert!(
             events
@@ -540,12 +554,16 @@ async fn a_security_incident_acts_at_once_and_keeps_the_licence_until_a_person_d
         account(&scenario, &id).unwrap()["assignedLicenses"],
         json!([])
     );
-    let events = scenario.events_for("kim-incident").await;
-    assert!(
-        events
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("LicenseDecided"))
-    );
+    support::scenario::wait(
+        "a LicenseDecided event",
+        || async { Some(scenario.events_for("kim-incident").await) },
+        |events| {
+            events
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("LicenseDecided"))
+        },
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -790,7 +808,17 @@ async fn groups_graph_refuses_are_reported_and_the_rest_are_left() {
     );
     assert!(!group_members(&scenario, &finance).contains(&id));
     assert!(group_members(&scenario, &admins).contains(&id));
-    let events = scenario.events_for("lea-leaves").await;
+    // Events are published after the status they explain: wait for them.
+    let events = support::scenario::wait(
+        "a GroupsNotChanged event",
+        || async { Some(scenario.events_for("lea-leaves").await) },
+        |events| {
+            events
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("GroupsNotChanged"))
+        },
+    )
+    .await;
     let warning = events
         .iter()
         .find(|e| e.reason.as_deref() == Some("GroupsNotChanged"))
