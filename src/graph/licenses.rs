@@ -61,6 +61,23 @@ impl Graph {
     }
 }
 
+impl Graph {
+    /// Takes these licences away; the mailbox data stays for 30 days, as Entra documents.
+    pub async fn remove_licenses(
+        &self,
+        user_id: &str,
+        sku_ids: &[String],
+    ) -> Result<(), GraphError> {
+        let path = format!("/users/{user_id}/assignLicense");
+        let body = json!({ "addLicenses": [], "removeLicenses": sku_ids });
+        let call = Call {
+            body: Some(&body),
+            ..Call::new("release licenses", Method::POST, &path)
+        };
+        self.send(call).await.map(drop)
+    }
+}
+
 /// The subscription with this part number, compared as Entra does, case-insensitively.
 pub fn find_sku<'a>(skus: &'a [SubscribedSku], part_number: &str) -> Option<&'a SubscribedSku> {
     skus.iter()

@@ -213,6 +213,41 @@ impl Graph {
         self.send(call).await.map(drop)
     }
 
+    /// When the account's sign-in sessions were last revoked, if ever.
+    pub async fn sessions_valid_from(
+        &self,
+        id: &str,
+    ) -> Result<Option<jiff::Timestamp>, GraphError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Sessions {
+            sign_in_sessions_valid_from_date_time: Option<String>,
+        }
+        let path = format!("/users/{id}");
+        let query = [("$select", "id,signInSessionsValidFromDateTime")];
+        let call = Call {
+            query: &query,
+            ..Call::new("read sessions valid from", Method::GET, &path)
+        };
+        let sessions: Sessions = self.json(call).await?;
+        Ok(sessions
+            .sign_in_sessions_valid_from_date_time
+            .and_then(|t| t.parse().ok()))
+    }
+
+    /// Deletes the account; Entra keeps it restorable for 30 days. An account that is gone
+    /// already counts as deleted.
+    pub async fn delete_user(&self, id: &str) -> Result<(), GraphError> {
+        let path = format!("/users/{id}");
+        match self
+            .send(Call::new("delete user", Method::DELETE, &path))
+            .await
+        {
+            Err(e) if e.category == super::Category::NotFound => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
     /// Reads every page of a list, following `@odata.nextLink`.
     pub(super) async fn all_pages<T: DeserializeOwned>(
         &self,

@@ -9,7 +9,6 @@
 //! revocation time) in status *before* the call that changes Entra. Status is read fresh from
 //! the API at the start of each reconcile, so a lagging cache never replays a step.
 
-mod directory;
 mod guard;
 mod record;
 mod restore;

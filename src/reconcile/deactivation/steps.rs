@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use serde_json::json;
 
-use super::{Done, Stop, Work, directory, now, waiting};
+use super::{Done, Stop, Work, now, waiting};
 use crate::api::Tenant;
 use crate::api::deactivation::{
     AfterRetention, ArchiveRef, Deactivation, DeactivationPhase, DeactivationPolicy, GroupRecord,
@@ -160,7 +160,8 @@ async fn revoke_tokens(work: &mut Work<'_>, graph: &Graph, account: &Account) ->
         .as_ref()
         .map(|r| r.tokens_valid_after.0)
         .unwrap_or_default();
-    let revoked_since = directory::sessions_valid_from(graph, &account.id)
+    let revoked_since = graph
+        .sessions_valid_from(&account.id)
         .await?
         .is_some_and(|from| from >= after);
     let message = if revoked_since {
@@ -379,7 +380,7 @@ async fn release(work: &Work<'_>, graph: &Graph, account: &Account) -> Result<St
     if held.is_empty() {
         return Ok("licences were already released; mailbox data is retained".into());
     }
-    directory::remove_licenses(graph, &account.id, &held).await?;
+    graph.remove_licenses(&account.id, &held).await?;
     let names: Vec<String> = work
         .status
         .licenses
@@ -498,7 +499,7 @@ pub(super) async fn end_retention(
     let message = match graph.get_user(&account.id).await? {
         None => "the account was already deleted".to_string(),
         Some(found) => {
-            directory::delete_account(graph, &account.id).await?;
+            graph.delete_user(&account.id).await?;
             format!(
                 "deleted account {}; Entra keeps it restorable for 30 days",
                 found.user_principal_name
