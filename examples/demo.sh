@@ -15,7 +15,14 @@ say() { printf '\n==> %s\n' "$*"; }
 stop_pid() {
   local file=$1
   [ -f "$file" ] || return 0
-  kill "$(cat "$file")" 2>/dev/null || true
+  local pid
+  pid=$(cat "$file")
+  kill "$pid" 2>/dev/null || true
+  # Wait for it to go, so that a new one does not share its log file.
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
   rm -f "$file"
 }
 
@@ -28,7 +35,7 @@ down() {
 wait_for_line() {
   local file=$1 pattern=$2
   for _ in $(seq 1 100); do
-    grep -m1 -o "$pattern" "$file" 2>/dev/null && return 0
+    grep -a -m1 -o "$pattern" "$file" 2>/dev/null && return 0
     sleep 0.1
   done
   echo "timed out waiting for $pattern in $file:" >&2
@@ -37,6 +44,13 @@ wait_for_line() {
 }
 
 up() {
+  # A second `up` starts from scratch: a fresh simulator would not know the accounts that the
+  # old control plane's Users point at.
+  if [ -d "$state" ]; then
+    say "stopping the previous demo"
+    down
+    rm -rf "$state"
+  fi
   mkdir -p "$state"
   say "building the operator"
   cargo build --bin m365-operator
@@ -69,10 +83,15 @@ up() {
   echo "probes and metrics at http://${http#address=}/metrics (/healthz, /readyz)"
 
   say "applying the example Users"
-  kubectl apply -f examples/users/
+  # Approved just now, so that the two-business-hour deadline is judged on this run.
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  for user in examples/users/*.yaml; do
+    echo ---
+    sed "s/approvedAt: .*/approvedAt: \"$now\"/" "$user"
+  done | kubectl apply -f -
   kubectl wait --for=condition=Ready users.m365-operator.io --all -n m365-demo --timeout=180s
 
-  say "kubectl get tenants,users -A"
+  say "kubectl get tenants; kubectl get users -n m365-demo"
   kubectl get tenants.m365-operator.io
   kubectl get users.m365-operator.io -n m365-demo
   say "accounts in the simulated tenant ($sim_url/_sim/state)"

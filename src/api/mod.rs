@@ -26,7 +26,30 @@ pub fn crds_yaml() -> String {
         deactivation::Deactivation::crd(),
     ];
     crds.iter()
-        .map(|crd| serde_yaml_ng::to_string(crd).expect("a CRD always serialises"))
+        .map(|crd| {
+            let mut value = serde_json::to_value(crd).expect("a CRD always serialises");
+            drop_unsigned_formats(&mut value);
+            serde_yaml_ng::to_string(&value).expect("a CRD always serialises")
+        })
         .map(|doc| format!("---\n{doc}"))
         .collect()
+}
+
+/// schemars marks unsigned integers `format: uint32`, which the API server does not know and
+/// warns about on every apply; the `minimum: 0` beside it already says what it means.
+fn drop_unsigned_formats(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map
+                .get("format")
+                .and_then(|f| f.as_str())
+                .is_some_and(|f| f.starts_with("uint"))
+            {
+                map.remove("format");
+            }
+            map.values_mut().for_each(drop_unsigned_formats);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_unsigned_formats),
+        _ => {}
+    }
 }

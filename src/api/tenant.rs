@@ -19,6 +19,8 @@ use crate::sla::BusinessCalendar;
     category = "m365",
     printcolumn = r#"{"name":"Domain","type":"string","jsonPath":".spec.domain"}"#,
     printcolumn = r#"{"name":"Connected","type":"string","jsonPath":".status.conditions[?(@.type==\"Connected\")].status"}"#,
+    printcolumn = r#"{"name":"E3 Free","type":"integer","jsonPath":".status.seats[?(@.license==\"E3\")].available"}"#,
+    printcolumn = r#"{"name":"E5 Free","type":"integer","jsonPath":".status.seats[?(@.license==\"E5\")].available"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -91,8 +93,10 @@ pub struct MailSettings {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MailTemplate {
+    /// The subject line; `{temporaryPassword}` is never filled in here.
     #[schemars(length(min = 1, max = 255))]
     pub subject: String,
+    /// The plain-text body; must contain `{temporaryPassword}`.
     #[schemars(length(min = 1, max = 16384))]
     #[x_kube(validation = Rule::new("self.contains('{temporaryPassword}')")
         .message("the welcome template must contain {temporaryPassword}, or the person cannot sign in"))]
@@ -186,8 +190,10 @@ pub struct Credentials {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateRef {
+    /// Namespace of the TLS Secret.
     #[schemars(length(min = 1, max = 63))]
     pub namespace: String,
+    /// Name of the TLS Secret (keys `tls.crt` and `tls.key`).
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// How assertions are signed: `PS256` (current) or `RS256` (older registrations).
@@ -220,10 +226,13 @@ pub struct WorkloadIdentity {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
+    /// Namespace of the Secret.
     #[schemars(length(min = 1, max = 63))]
     pub namespace: String,
+    /// Name of the Secret.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+    /// The key within the Secret; `clientSecret` by default.
     #[serde(default = "default_secret_key")]
     #[schemars(length(min = 1, max = 253))]
     pub key: String,
@@ -237,9 +246,11 @@ fn default_secret_key() -> String {
 /// resolves the skuId from `subscribedSkus` at run time.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 pub struct LicenseMap {
+    /// skuPartNumber of E3; `ENTERPRISEPACK` (Office 365 E3) by default.
     #[serde(rename = "E3", default = "default_e3")]
     #[schemars(length(min = 1, max = 64))]
     pub e3: String,
+    /// skuPartNumber of E5; `ENTERPRISEPREMIUM` (Office 365 E5) by default.
     #[serde(rename = "E5", default = "default_e5")]
     #[schemars(length(min = 1, max = 64))]
     pub e5: String,

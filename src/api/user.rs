@@ -47,10 +47,12 @@ pub struct UserSpec {
     #[schemars(length(min = 1, max = 256))]
     pub display_name: Option<String>,
 
+    /// Department, as shown in the address book.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     pub department: Option<String>,
 
+    /// Job title, as shown in the address book.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 128))]
     pub job_title: Option<String>,
@@ -137,6 +139,7 @@ pub struct Approval {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WelcomeMail {
+    /// Mail address the welcome mail with the temporary password goes to.
     #[schemars(length(min = 3, max = 254))]
     #[x_kube(validation = Rule::new("self.matches('^[^@\\\\s]+@[^@\\\\s]+$')")
         .message("welcomeMail.recipient must be a mail address"))]

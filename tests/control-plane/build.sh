@@ -75,7 +75,7 @@ if [ ! -x "$bin/etcd" ]; then
   (build_etcd)
 fi
 if [ ! -x "$bin/kube-apiserver" ]; then
-  log "building kube-apiserver $K8S_VERSION (first run only; 10-20 minutes on 2 cores)"
+  log "building kube-apiserver $K8S_VERSION (first run only; about 5 minutes on 2 cores)"
   (build_apiserver)
 fi
 echo "$bin"
