@@ -34,6 +34,8 @@ pub enum ConnectionError {
     Http(#[from] reqwest::Error),
     #[error("the app certificate: {0}")]
     Certificate(#[from] CertificateError),
+    #[error("credentials must be in the operator's namespace {allowed}, not {namespace}")]
+    ForeignNamespace { namespace: String, allowed: String },
     #[error("workload identity needs a token file: set tokenFile or AZURE_FEDERATED_TOKEN_FILE")]
     NoTokenFile,
 }
@@ -41,6 +43,10 @@ pub enum ConnectionError {
 /// Graph clients by Tenant name.
 pub struct Connections {
     client: kube::Client,
+    /// The only namespace credentials are read from. A Tenant is cluster-scoped and names its
+    /// endpoints itself: reading any namespace's Secrets would let whoever writes a Tenant send
+    /// any Secret of the cluster to an address of their choosing.
+    namespace: String,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
@@ -53,9 +59,11 @@ struct Cached {
 }
 
 impl Connections {
-    pub fn new(client: kube::Client) -> Self {
+    /// Credentials Secrets are read from `namespace` only, the operator's own.
+    pub fn new(client: kube::Client, namespace: impl Into<String>) -> Self {
         Connections {
             client,
+            namespace: namespace.into(),
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -172,6 +180,12 @@ impl Connections {
         namespace: &str,
         name: &str,
     ) -> Result<BTreeMap<String, ByteString>, ConnectionError> {
+        if namespace != self.namespace {
+            return Err(ConnectionError::ForeignNamespace {
+                namespace: namespace.to_string(),
+                allowed: self.namespace.clone(),
+            });
+        }
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let secret =
             secrets

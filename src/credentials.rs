@@ -29,9 +29,11 @@ pub enum CredentialsError {
     Foreign(String),
     #[error("Secret {0} has no {PASSWORD_KEY:?} key")]
     Incomplete(String),
+    #[error("Secret {0} does not exist; the account was adopted without its temporary password")]
+    Missing(String),
     #[error("the OS random source failed: {0}")]
     Random(getrandom::Error),
-    #[error("writing Secret: {0}")]
+    #[error("reading or writing the Secret: {0}")]
     Kube(#[from] kube::Error),
 }
 
@@ -73,7 +75,12 @@ pub async fn ensure(
 pub async fn password(client: &kube::Client, user: &User) -> Result<Password, CredentialsError> {
     let namespace = user.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    stored_password(user, &secrets.get(&secret_name(user)).await?)
+    let name = secret_name(user);
+    let secret = secrets
+        .get_opt(&name)
+        .await?
+        .ok_or(CredentialsError::Missing(name))?;
+    stored_password(user, &secret)
 }
 
 /// Adds the first-session token to the User's credentials Secret.
@@ -84,6 +91,13 @@ pub async fn store_first_session(
 ) -> Result<(), CredentialsError> {
     let namespace = user.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    // Only into this User's own Secret: never into one left behind by an earlier User.
+    let name = secret_name(user);
+    let existing = secrets
+        .get_opt(&name)
+        .await?
+        .ok_or(CredentialsError::Missing(name.clone()))?;
+    stored_password(user, &existing)?;
     let patch = serde_json::json!({ "stringData": { FIRST_SESSION_KEY: jwt } });
     secrets
         .patch(

@@ -105,6 +105,33 @@ async fn row_01_a_duplicate_upn_is_a_conflict_and_the_account_can_be_found() {
 }
 
 #[tokio::test]
+async fn an_account_is_found_by_its_owner_marker_whatever_its_upn() {
+    let f = fixture().await;
+    let password = password::generate().unwrap();
+    let first = f
+        .graph
+        .create_user(&new_user("rita.rename@contoso.example", &password))
+        .await
+        .unwrap();
+    let found = f
+        .graph
+        .find_users_by_owner_marker("m365-operator:tests/person")
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        [first.id.as_str()]
+    );
+    assert!(
+        f.graph
+            .find_users_by_owner_marker("m365-operator:tests/other")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn row_02_an_accented_upn_is_rejected_for_good() {
     let f = fixture().await;
     let password = password::generate().unwrap();
@@ -485,4 +512,31 @@ async fn row_12_a_failed_prerequisite_fails_its_dependents_without_blind_retries
         "a permanent failure is not retried"
     );
     assert_eq!(answers[1].error("remove member").unwrap().status, Some(424));
+}
+
+#[tokio::test]
+async fn a_mail_is_not_sent_again_when_graph_may_have_sent_it() {
+    let mut config = graph_sim::Config::default();
+    config.users.push(json!({
+        "userPrincipalName": "sender@contoso.example", "displayName": "Sender", "usageLocation": "DE",
+        "assignedLicenses": [{"skuId": E3}],
+    }));
+    config.faults.server_error_rate = 1.0;
+    config.faults.only = vec!["POST /users/{id}/sendMail".into()];
+    let f = fixture_with(config, "sim-client-secret").await;
+    let mail = m365_operator::graph::mail::Mail {
+        id: "m-1".into(),
+        to: vec!["someone@example.net".into()],
+        subject: "s".into(),
+        body: "b".into(),
+    };
+    let error = f
+        .graph
+        .send_mail("sender@contoso.example", &mail)
+        .await
+        .unwrap_err();
+    assert_eq!(error.category, Category::Unavailable);
+    // A 5xx may come after the mail went out: the caller checks Sent Items, the client does not
+    // simply send again.
+    assert_eq!(requests_to(&f.sim, "POST", "/sendMail"), 1);
 }

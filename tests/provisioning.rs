@@ -311,3 +311,45 @@ async fn deleting_the_manifest_keeps_the_account() {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(scenario.accounts_named("kim.park@contoso.example").len(), 1);
 }
+
+#[tokio::test]
+#[ignore = "needs the control plane; run tests/run.sh"]
+async fn a_lost_create_is_adopted_even_after_the_manifest_changed_its_address() {
+    let mut scenario = Scenario::without_operator("crash-rename").await;
+    scenario.sim.set_faults(graph_sim::Faults {
+        delay_after_commit_ms: [("POST /users".to_string(), 60_000)].into(),
+        ..Default::default()
+    });
+    scenario = scenario.with_operator();
+    let mut user = scenario.user("rita", "Rita", "Rename");
+    user.spec.upn_local_part = Some("rita.rename".into());
+    scenario.create(&user).await;
+    let first = "rita.rename@contoso.example";
+    wait(
+        "the account in the simulator",
+        || async { Some(scenario.accounts_named(first)) },
+        |a| !a.is_empty(),
+    )
+    .await;
+    scenario.operator().kill();
+    scenario.sim.set_faults(graph_sim::Faults::default());
+    // Someone edits the address while the operator is down.
+    scenario
+        .patch_spec("rita", json!({"upnLocalPart": "rita.r"}))
+        .await;
+    let namespace = scenario.namespace.clone();
+    scenario.operator().restart(&namespace);
+
+    let user = scenario.wait_ready("rita").await;
+    let marked: Vec<_> = scenario
+        .sim
+        .users()
+        .into_iter()
+        .filter(|u| u["surname"] == "Rename")
+        .collect();
+    assert_eq!(marked.len(), 1, "one account for one User: {marked:#?}");
+    let status = user.status.unwrap();
+    assert_eq!(status.object_id.as_deref(), marked[0]["id"].as_str());
+    // Status says what Entra holds, not what the manifest now derives.
+    assert_eq!(status.user_principal_name.as_deref(), Some(first));
+}

@@ -34,6 +34,7 @@ pub mod reason {
     pub const TENANT_NOT_FOUND: &str = "TenantNotFound";
     pub const TENANT_NOT_CONNECTED: &str = "TenantNotConnected";
     pub const LICENSE_ASSIGNED: &str = "LicenseAssigned";
+    pub const LICENSE_REMOVED: &str = "LicenseRemoved";
     pub const LICENSE_PENDING: &str = "LicensePending";
     pub const LICENSE_UNAVAILABLE: &str = "LicenseUnavailable";
     pub const SKU_NOT_FOUND: &str = "SkuNotFound";

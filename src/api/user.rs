@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
     shortname = "m365user",
     shortname = "mu",
     category = "m365",
-    validation = Rule::new("self.metadata.name.size() <= 240")
-        .message("a User's name may be at most 240 characters, so that its credentials Secret's name fits"),
+    validation = Rule::new("self.metadata.name.size() <= 230")
+        .message("a User's name may be at most 230 characters, so that the names of its Secret and Events fit"),
     printcolumn = r#"{"name":"UPN","type":"string","jsonPath":".status.userPrincipalName"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"License","type":"string","jsonPath":".spec.license"}"#,
@@ -45,6 +45,7 @@ pub struct UserSpec {
     /// Shown in address books; defaults to "givenName surname".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new("self.trim().size() > 0").message("displayName must not be blank"))]
     pub display_name: Option<String>,
 
     /// Department, as shown in the address book.

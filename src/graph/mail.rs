@@ -55,6 +55,7 @@ impl Graph {
         let path = format!("/users/{sender}/sendMail");
         self.send(Call {
             body: Some(&body),
+            at_most_once: true,
             ..Call::new("send mail", Method::POST, &path)
         })
         .await

@@ -63,6 +63,10 @@ struct Call<'a> {
     /// The call refers to an object that may have been created moments ago; Graph answers
     /// "not found" until it has replicated, so such answers are retried for a while.
     refers_to_new_object: bool,
+    /// The call must not be repeated when Graph may have carried it out without answering
+    /// (a timeout, a 5xx): sending a mail twice cannot be undone. Throttled calls, which
+    /// Graph did not carry out, are still retried.
+    at_most_once: bool,
 }
 
 impl<'a> Call<'a> {
@@ -75,6 +79,7 @@ impl<'a> Call<'a> {
             body: None,
             headers: &[],
             refers_to_new_object: false,
+            at_most_once: false,
         }
     }
 }
@@ -173,6 +178,9 @@ impl Graph {
                 refreshed_token = true;
                 self.tokens.invalidate().await;
                 continue;
+            }
+            if call.at_most_once && error.category == Category::Unavailable {
+                return Err(error);
             }
             let pause = match self.retry.delay(attempt, &error, jitter()) {
                 Some(pause) => pause,

@@ -120,6 +120,29 @@ impl Graph {
         self.all_pages(call).await
     }
 
+    /// The accounts carrying this ownership marker, whatever their UPN. Graph filters on
+    /// extension attributes only as an advanced query.
+    pub async fn find_users_by_owner_marker(
+        &self,
+        marker: &str,
+    ) -> Result<Vec<DirectoryUser>, GraphError> {
+        let filter = format!(
+            "onPremisesExtensionAttributes/extensionAttribute15 eq {}",
+            filter_literal(marker)
+        );
+        let query = [
+            ("$filter", filter.as_str()),
+            ("$select", SELECT),
+            ("$count", "true"),
+        ];
+        let call = Call {
+            query: &query,
+            headers: ADVANCED_QUERY,
+            ..Call::new("find users by owner marker", Method::GET, "/users")
+        };
+        self.all_pages(call).await
+    }
+
     /// Every account whose UPN starts with `prefix`, across all pages.
     pub async fn find_users_by_upn_prefix(
         &self,

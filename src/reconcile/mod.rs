@@ -109,7 +109,7 @@ pub async fn run(client: kube::Client, scope: Scope, health: Health) -> Result<(
         deactivations: deactivation_controller.store(),
         client: client.clone(),
         tenants: tenant_controller.store(),
-        connections: Connections::new(client.clone()),
+        connections: Connections::new(client.clone(), settings_namespace(&scope)),
         recorder: Recorder::new(client.clone(), reporter()),
         settings: scope.settings.clone().unwrap_or_default(),
         keys: scope.signing_keys.clone().unwrap_or_else(|| {

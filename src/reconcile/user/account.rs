@@ -42,6 +42,17 @@ pub(super) async fn ensure_account(
             .await?
             .ok_or_else(|| not_replicated(&id));
     }
+    // An earlier create whose answer was lost may have used an address the manifest no
+    // longer derives: the marker finds it whatever its UPN.
+    let marker = owner_marker(req.user);
+    if let Some(ours) = graph
+        .find_users_by_owner_marker(&marker)
+        .await?
+        .into_iter()
+        .next()
+    {
+        return adopt(req.user, ctx, ours, facts).await;
+    }
     if let Some(existing) = graph.find_user_by_upn(req.upn).await? {
         if existing.owner_marker() == Some(owner_marker(req.user).as_str()) {
             return adopt(req.user, ctx, existing, facts).await;

@@ -12,7 +12,7 @@ use super::notify::{self, Outgoing};
 use super::rejected;
 use crate::api::conditions::{kind, reason};
 use crate::api::user::NotificationKind;
-use crate::api::{Phase, Tenant, User};
+use crate::api::{LicenseTier, Phase, Tenant, User};
 use crate::graph::Category;
 use crate::graph::Graph;
 use crate::graph::licenses::find_sku;
@@ -63,7 +63,36 @@ pub(super) async fn ensure_license(
         );
         info!(upn = %account.user_principal_name, sku = %part_number, "license assigned");
     }
+    drop_other_tier(user, tenant, graph, account, facts).await?;
     facts.license = Some(part_number);
+    Ok(())
+}
+
+/// A User moved from E3 to E5 (or back) gives the old seat back.
+async fn drop_other_tier(
+    user: &User,
+    tenant: &Tenant,
+    graph: &Graph,
+    account: &DirectoryUser,
+    facts: &mut Facts,
+) -> Result<(), Stop> {
+    let other = match user.spec.license {
+        LicenseTier::E3 => LicenseTier::E5,
+        LicenseTier::E5 => LicenseTier::E3,
+    };
+    let Some(seat) = tenant.status.as_ref().and_then(|s| s.seats_for(other)) else {
+        return Ok(());
+    };
+    if account.has_license(&seat.sku_id) {
+        graph
+            .remove_licenses(&account.id, std::slice::from_ref(&seat.sku_id))
+            .await?;
+        info!(upn = %account.user_principal_name, sku = %seat.sku_part_number, "license removed");
+        facts.event(
+            reason::LICENSE_REMOVED,
+            format!("Removed {} ({other})", seat.sku_part_number),
+        );
+    }
     Ok(())
 }
 

@@ -111,6 +111,8 @@ async fn provision(user: &User, ctx: &Context, facts: &mut Facts) -> Result<(), 
             upn: &upn,
         };
         let account = account::ensure_account(&request, ctx, &graph, facts).await?;
+        // Status tells what Entra holds: a later manifest edit does not rename the account.
+        facts.upn = Some(account.user_principal_name.clone());
         license::ensure_license(user, &tenant, ctx, &graph, &account, facts).await?;
         onboarding::issue_first_session(user, ctx, &account, facts).await?;
         onboarding::welcome(user, &tenant, ctx, &graph, &account, facts).await

@@ -33,14 +33,11 @@ pub(super) async fn check_approval(
     tenant: &Tenant,
     graph: &Graph,
 ) -> Result<(), Stop> {
+    // Refusals are looked at again now and then: an approval dated ahead becomes due, and an
+    // approver may join the HR group in Entra without any change to the manifest.
     let refuse = |reason: &'static str, message: String| {
-        blocked(
-            Phase::Pending,
-            kind::APPROVED,
-            reason,
-            message,
-            Action::await_change(),
-        )
+        let again = Action::requeue(Duration::from_secs(60));
+        blocked(Phase::Pending, kind::APPROVED, reason, message, again)
     };
     let Some(policy) = &tenant.spec.approval else {
         return Err(refuse(
