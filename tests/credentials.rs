@@ -121,7 +121,8 @@ async fn a_registered_certificate_signs_in_and_another_is_refused() {
             json!({"clientSecret": null, "certificate": certificate}),
         )
         .await;
-        assert_eq!(connected(&scenario).await.0, "True", "{algorithm}");
+        let verdict = connected(&scenario).await;
+        assert_eq!(verdict.0, "True", "{algorithm}: {verdict:?}");
     }
     scenario
         .create(&scenario.user("cert", "Carl", "Certo"))

@@ -373,6 +373,7 @@ fn is_forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> bool {
 async fn the_shipped_rbac_lets_the_operator_do_its_job_and_nothing_more() {
     let scenario = Scenario::without_operator("rbac").await;
     install_shipped_rbac(&scenario.client).await;
+    scenario.move_credentials_to("m365-operator").await;
     let namespace = scenario.namespace.as_str();
     // The Lease in the operator's namespace, as in a pod; short, so that one left behind
     // by an earlier run against the same control plane expires soon.
@@ -587,7 +588,13 @@ async fn readiness_waits_until_the_caches_are_synced() {
     let dir = tempfile::tempdir().unwrap();
     let operator = OperatorProcess::start(
         &impersonating(&user, dir.path()),
-        &["--namespace", namespace, "--leader-election=false"],
+        &[
+            "--namespace",
+            namespace,
+            "--operator-namespace",
+            namespace,
+            "--leader-election=false",
+        ],
         &[],
     );
     let minute = Duration::from_secs(60);
@@ -625,6 +632,8 @@ async fn metrics_count_reconciles_and_readiness_fails_while_draining() {
         &cluster::kubeconfig_path(Identity::Admin),
         &[
             "--namespace",
+            &scenario.namespace,
+            "--operator-namespace",
             &scenario.namespace,
             "--leader-election=false",
         ],

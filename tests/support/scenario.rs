@@ -227,6 +227,36 @@ impl Scenario {
         events
     }
 
+    /// Moves the Tenant's client secret into `namespace`, for an operator whose own namespace
+    /// that is (it reads credentials from nowhere else).
+    pub async fn move_credentials_to(&self, namespace: &str) {
+        let name = format!("graph-app-{}", self.namespace);
+        let data = BTreeMap::from([("clientSecret".to_string(), ByteString(CLIENT_SECRET.into()))]);
+        let manifest = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+            data: Some(data),
+            ..Default::default()
+        };
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let params = PatchParams::apply(cluster::FIELD_MANAGER).force();
+        api.patch(&name, &params, &Patch::Apply(&manifest))
+            .await
+            .expect("apply credentials");
+        let secret = json!({"namespace": namespace, "name": name, "key": "clientSecret"});
+        let patch = json!({"spec": {"credentials": {"clientSecret": secret}}});
+        self.tenants()
+            .patch(
+                self.tenant_name(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .expect("point the Tenant at the moved Secret");
+    }
+
     /// Puts an account into the simulator as if someone had created it outside the operator.
     pub async fn seed_account(&self, account: serde_json::Value) -> serde_json::Value {
         let response = reqwest::Client::new()
