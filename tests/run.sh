@@ -61,7 +61,7 @@ env_file=$(tests/control-plane/start.sh "$cluster_dir")
 export KUBECONFIG M365_TEST_CLUSTER_DIR
 
 stage "cargo test"
-cargo test --workspace --no-fail-fast -- --include-ignored "$@"
+cargo test --workspace --no-fail-fast -- --include-ignored --test-threads=1 "$@"
 
 stage "conformance (Graph simulator vs. Microsoft Graph SDK for Python)"
 tests/conformance/run.sh
