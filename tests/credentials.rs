@@ -13,7 +13,7 @@ use graph_sim::{ClientCredential, FederatedCredential, FederatedIssuer};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ObjectMeta, PostParams};
 use m365_operator::api::Tenant;
 use rcgen::{CertificateParams, KeyPair, PKCS_RSA_SHA256};
 use serde_json::json;
@@ -64,16 +64,9 @@ async fn connected(scenario: &Scenario) -> (String, String, String) {
 }
 
 async fn use_credentials(scenario: &Scenario, credentials: serde_json::Value) {
-    let patch = json!({ "spec": { "credentials": credentials } });
     scenario
-        .tenants()
-        .patch(
-            scenario.tenant_name(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .expect("switch the Tenant's credentials");
+        .patch_tenant(json!({ "credentials": credentials }))
+        .await;
 }
 
 async fn tls_secret(scenario: &Scenario, name: &str, cert: &AppCertificate) {
@@ -200,16 +193,7 @@ async fn a_federated_token_file_signs_in_and_a_wrong_subject_or_audience_is_refu
         // Any spec change makes the operator sign in afresh instead of using its cached token.
         let limits =
             json!({"resourceUnitsPer10Seconds": 1000 + round, "writesPer150Seconds": 1000});
-        let patch = json!({"spec": {"rateLimits": limits}});
-        scenario
-            .tenants()
-            .patch(
-                scenario.tenant_name(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .unwrap();
+        scenario.patch_tenant(json!({"rateLimits": limits})).await;
         let (status, reason, message) = connected(&scenario).await;
         assert_eq!(
             (status.as_str(), reason.as_str()),

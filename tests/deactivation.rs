@@ -44,16 +44,9 @@ const FORWARD: [Step; 5] = [
 /// running.
 async fn start(prefix: &str, policy: Value, sim: graph_sim::Config) -> Scenario {
     let scenario = Scenario::with_sim_config(prefix, sim).await;
-    let patch = json!({ "spec": { "deactivation": policy } });
     scenario
-        .tenants()
-        .patch(
-            scenario.tenant_name(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .expect("set the deactivation policy");
+        .patch_tenant(json!({ "deactivation": policy }))
+        .await;
     scenario.with_operator()
 }
 

@@ -8,7 +8,6 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
 use m365_operator::api::{LicenseTier, Phase, User};
 use serde_json::json;
 use support::scenario::{HR_MAILBOX, IT_MANAGEMENT, SENDER, Scenario, condition, wait};
@@ -33,19 +32,6 @@ fn creates(scenario: &Scenario) -> usize {
         .iter()
         .filter(|r| r["method"] == "POST" && r["path"] == "/v1.0/users")
         .count()
-}
-
-async fn set_tenant(scenario: &Scenario, spec: serde_json::Value) {
-    let patch = json!({ "spec": spec });
-    scenario
-        .tenants()
-        .patch(
-            scenario.tenant_name(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .expect("patch the Tenant");
 }
 
 async fn wait_reason(scenario: &Scenario, name: &str, type_: &str, reason: &str) -> User {
@@ -74,7 +60,7 @@ async fn an_approver_outside_hr_stops_everything_before_entra() {
     assert_eq!(condition(&user, "Ready").unwrap().1, "ApproverNotHR");
 
     // A Tenant without any approval policy accepts no approval at all.
-    set_tenant(&scenario, json!({"approval": null})).await;
+    scenario.patch_tenant(json!({"approval": null})).await;
     scenario.create(&scenario.user("mia", "Mia", "Weber")).await;
     wait_reason(&scenario, "mia", "Approved", "ApproverNotHR").await;
     assert_eq!(creates(&scenario), 0, "nothing may be written to Entra");
@@ -132,9 +118,7 @@ async fn strict_mode_takes_only_tokens_signed_by_the_hr_system() {
     let scenario = Scenario::start("strict").await;
     let (hr_private, hr_public) = hr_key();
     let (forger_private, _) = hr_key();
-    set_tenant(
-        &scenario,
-        json!({"approval": {"approvers": [support::scenario::HR_APPROVER], "strict": {
+    scenario.patch_tenant(json!({"approval": {"approvers": [support::scenario::HR_APPROVER], "strict": {
             "issuer": "https://hr.contoso.example", "audience": "m365-operator", "publicKeyPem": hr_public}}}),
     )
     .await;
@@ -340,12 +324,12 @@ async fn the_welcome_mail_carries_the_credentials_and_the_secret_a_24_hour_token
 #[ignore = "needs the control plane; run tests/run.sh"]
 async fn the_deadline_counts_business_hours_across_a_weekend_and_a_holiday() {
     let scenario = Scenario::start("deadline").await;
-    set_tenant(
-        &scenario,
-        json!({"calendar": {"timeZone": "Europe/Berlin", "start": "09:00", "end": "17:00",
+    scenario
+        .patch_tenant(
+            json!({"calendar": {"timeZone": "Europe/Berlin", "start": "09:00", "end": "17:00",
             "holidays": ["2026-12-07"]}}),
-    )
-    .await;
+        )
+        .await;
     // Approved Friday 4 December 16:30 Berlin time, and Monday is a holiday: 30 minutes on
     // Friday, the remaining 90 on Tuesday, so due Tuesday 10:30 Berlin (09:30 UTC).
     let mut on_time = scenario.user("friday", "Lena", "Frei");
@@ -374,7 +358,17 @@ async fn the_deadline_counts_business_hours_across_a_weekend_and_a_holiday() {
         "2026-11-02T10:00:00Z"
     );
     assert_eq!(format!("{:?}", status.sla_outcome.unwrap()), "Breached");
-    let events = scenario.events_for("late").await;
+    // Events follow the status they explain: wait for this one.
+    let events = wait(
+        "a ProvisioningDeadlineMissed event",
+        || async { Some(scenario.events_for("late").await) },
+        |events| {
+            events
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("ProvisioningDeadlineMissed"))
+        },
+    )
+    .await;
     let missed = events
         .iter()
         .find(|e| e.reason.as_deref() == Some("ProvisioningDeadlineMissed"));
@@ -458,11 +452,9 @@ async fn members_of_the_hr_group_may_approve_and_others_may_not() {
     let scenario = Scenario::with_sim_config("hr-group", config)
         .await
         .with_operator();
-    set_tenant(
-        &scenario,
-        json!({"approval": {"approvers": [], "approverGroup": group_id}}),
-    )
-    .await;
+    scenario
+        .patch_tenant(json!({"approval": {"approvers": [], "approverGroup": group_id}}))
+        .await;
 
     let mut by_hr = scenario.user("by-hr", "Hanna", "Gruppe");
     by_hr.spec.approval.approver = "HR.Lead@contoso.example".into();

@@ -227,6 +227,19 @@ impl Scenario {
         events
     }
 
+    /// Merge-patches the Tenant's spec, as a person editing it would.
+    pub async fn patch_tenant(&self, spec: serde_json::Value) {
+        let patch = json!({ "spec": spec });
+        self.tenants()
+            .patch(
+                self.tenant_name(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .expect("patch the Tenant");
+    }
+
     /// Moves the Tenant's client secret into `namespace`, for an operator whose own namespace
     /// that is (it reads credentials from nowhere else).
     pub async fn move_credentials_to(&self, namespace: &str) {
@@ -246,15 +259,8 @@ impl Scenario {
             .await
             .expect("apply credentials");
         let secret = json!({"namespace": namespace, "name": name, "key": "clientSecret"});
-        let patch = json!({"spec": {"credentials": {"clientSecret": secret}}});
-        self.tenants()
-            .patch(
-                self.tenant_name(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .expect("point the Tenant at the moved Secret");
+        self.patch_tenant(json!({"credentials": {"clientSecret": secret}}))
+            .await;
     }
 
     /// Puts an account into the simulator as if someone had created it outside the operator.
