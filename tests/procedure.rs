@@ -466,3 +466,258 @@ async fn members_of_the_hr_group_may_approve_and_others_may_not() {
     let refused = wait_reason(&scenario, "by-sales", "Approved", "ApproverNotHR").await;
     assert!(refused.status.unwrap().object_id.is_none());
 }
+
+/// The Tenant's welcome settings for Temporary Access Passes of four hours, usable once.
+fn access_pass_welcome() -> serde_json::Value {
+    json!({"mail": {"welcome": {
+        "credential": "TemporaryAccessPass",
+        "temporaryAccessPass": {"lifetimeMinutes": 240, "usableOnce": true},
+    }}})
+}
+
+/// The simulator's passes for one account.
+fn passes_of(scenario: &Scenario, object_id: &str) -> Vec<serde_json::Value> {
+    scenario
+        .sim
+        .temporary_access_passes()
+        .into_iter()
+        .filter(|p| p["userId"] == object_id)
+        .collect()
+}
+
+/// How many passes the operator asked Graph for.
+fn pass_requests(scenario: &Scenario) -> usize {
+    scenario
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r["method"] == "POST"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/authentication/temporaryAccessPassMethods"))
+        })
+        .count()
+}
+
+#[tokio::test]
+#[ignore = "needs the control plane; run tests/run.sh"]
+async fn a_tenant_on_access_passes_mails_the_issued_pass_instead_of_the_password() {
+    let scenario = Scenario::without_operator("tap").await;
+    scenario.patch_tenant(access_pass_welcome()).await;
+    let scenario = scenario.with_operator();
+    scenario
+        .create(&scenario.user("tess", "Tess", "Adler"))
+        .await;
+    let user = scenario.wait_ready("tess").await;
+    let status = user.status.clone().unwrap();
+    let object_id = status.object_id.clone().unwrap();
+
+    let passes = passes_of(&scenario, &object_id);
+    assert_eq!(passes.len(), 1, "{passes:#?}");
+    assert_eq!(passes[0]["lifetimeInMinutes"], 240);
+    assert_eq!(passes[0]["isUsableOnce"], true);
+    let pass = passes[0]["temporaryAccessPass"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let secrets: Api<Secret> = Api::namespaced(scenario.client.clone(), &scenario.namespace);
+    let data = secrets.get("tess-credentials").await.unwrap().data.unwrap();
+    let password = String::from_utf8(data["password"].0.clone()).unwrap();
+    assert!(
+        !data.values().any(|v| v.0 == pass.as_bytes()),
+        "the pass is not kept in the Secret"
+    );
+
+    let welcome = mails_to(&scenario, "tess.private@example.net");
+    assert_eq!(welcome.len(), 1, "exactly one welcome mail");
+    let body = welcome[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("tess.adler@contoso.example") && body.contains(&pass),
+        "{body}"
+    );
+    assert!(!body.contains(&password), "{body}");
+    assert!(!welcome[0]["subject"].as_str().unwrap().contains(&pass));
+
+    // The pass shows nowhere but in the mail.
+    let logs = scenario.operator.as_ref().unwrap().logs();
+    assert!(!logs.contains(&pass));
+    assert!(!serde_json::to_string(&status).unwrap().contains(&pass));
+    let events = scenario.events_for("tess").await;
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.note.as_deref().unwrap_or_default().contains(&pass))
+    );
+
+    // Later passes leave the mailed pass alone: no new pass, no new mail.
+    scenario
+        .patch_spec("tess", json!({"department": "Legal"}))
+        .await;
+    wait(
+        "a pass over the new generation",
+        || async { scenario.users().get("tess").await.ok() },
+        |u: &User| u.status.as_ref().and_then(|s| s.observed_generation) == u.metadata.generation,
+    )
+    .await;
+    assert_eq!(pass_requests(&scenario), 1);
+    assert_eq!(
+        passes_of(&scenario, &object_id)[0]["temporaryAccessPass"],
+        pass
+    );
+    assert_eq!(mails_to(&scenario, "tess.private@example.net").len(), 1);
+}
+
+#[tokio::test]
+#[ignore = "needs the control plane; run tests/run.sh"]
+async fn a_refused_access_pass_holds_the_welcome_mail_until_entra_allows_one() {
+    let mut config = support::scenario::sim_config();
+    config.temporary_access_pass.enabled = false;
+    let scenario = Scenario::with_sim_config("tap-refused", config).await;
+    scenario.patch_tenant(access_pass_welcome()).await;
+    let scenario = scenario.with_operator();
+    scenario
+        .create(&scenario.user("rita", "Rita", "Berg"))
+        .await;
+    let user = wait_reason(&scenario, "rita", "Ready", "TemporaryAccessPassRefused").await;
+    let (status, _, message) = condition(&user, "Ready").unwrap();
+    assert_eq!(status, "False");
+    assert!(message.contains("UserCredentialPolicy"), "{message}");
+    assert_eq!(user.status.as_ref().unwrap().phase, Some(Phase::Pending));
+    assert_eq!(condition(&user, "Provisioned").unwrap().0, "True");
+    assert_eq!(condition(&user, "Licensed").unwrap().0, "True");
+    assert!(mails_to(&scenario, "rita.private@example.net").is_empty());
+    assert!(
+        user.status
+            .as_ref()
+            .unwrap()
+            .notifications
+            .iter()
+            .all(|n| format!("{:?}", n.kind) != "Welcome"),
+        "no welcome mail is even being sent"
+    );
+    wait(
+        "a Warning event TemporaryAccessPassRefused",
+        || async { Some(scenario.events_for("rita").await) },
+        |events| {
+            events.iter().any(|e| {
+                e.reason.as_deref() == Some("TemporaryAccessPassRefused")
+                    && e.type_.as_deref() == Some("Warning")
+            })
+        },
+    )
+    .await;
+
+    // An administrator switches the method on; the next pass mails a pass.
+    scenario
+        .sim
+        .set_temporary_access_pass_policy(graph_sim::TemporaryAccessPassPolicy::default());
+    scenario
+        .patch_spec("rita", json!({"department": "Sales"}))
+        .await;
+    let user = scenario.wait_ready("rita").await;
+    let passes = passes_of(
+        &scenario,
+        user.status.as_ref().unwrap().object_id.as_ref().unwrap(),
+    );
+    assert_eq!(passes.len(), 1);
+    let welcome = mails_to(&scenario, "rita.private@example.net");
+    assert_eq!(welcome.len(), 1);
+    let pass = passes[0]["temporaryAccessPass"].as_str().unwrap();
+    assert!(welcome[0]["body"].as_str().unwrap().contains(pass));
+}
+
+#[tokio::test]
+#[ignore = "needs the control plane; run tests/run.sh"]
+async fn killed_after_issuing_a_pass_it_mails_a_fresh_one() {
+    let mut scenario = Scenario::without_operator("tap-crash").await;
+    // Graph issues the pass and holds the answer: the operator dies before it can mail it.
+    let route = "POST /users/{id}/authentication/temporaryAccessPassMethods";
+    scenario.sim.set_faults(graph_sim::Faults {
+        delay_after_commit_ms: [(route.to_string(), 60_000)].into(),
+        ..Default::default()
+    });
+    scenario.patch_tenant(access_pass_welcome()).await;
+    scenario = scenario.with_operator();
+    scenario
+        .create(&scenario.user("olga", "Olga", "Kern"))
+        .await;
+    let first = wait(
+        "a pass issued",
+        || async { scenario.sim.temporary_access_passes().into_iter().next() },
+        |_| true,
+    )
+    .await;
+    scenario.operator().kill();
+    assert!(mails_to(&scenario, "olga.private@example.net").is_empty());
+
+    scenario.sim.set_faults(graph_sim::Faults::default());
+    let namespace = scenario.namespace.clone();
+    scenario.operator().restart(&namespace);
+    let user = scenario.wait_ready("olga").await;
+    let object_id = user.status.unwrap().object_id.unwrap();
+    let passes = passes_of(&scenario, &object_id);
+    assert_eq!(passes.len(), 1, "the new pass replaced the first");
+    assert_ne!(passes[0]["id"], first["id"]);
+    assert_eq!(pass_requests(&scenario), 2);
+    let welcome = mails_to(&scenario, "olga.private@example.net");
+    assert_eq!(welcome.len(), 1, "exactly one welcome mail");
+    let body = welcome[0]["body"].as_str().unwrap();
+    assert!(body.contains(passes[0]["temporaryAccessPass"].as_str().unwrap()));
+    assert!(!body.contains(first["temporaryAccessPass"].as_str().unwrap()));
+}
+
+#[tokio::test]
+#[ignore = "needs the control plane; run tests/run.sh"]
+async fn welcome_settings_that_cannot_work_are_refused_on_apply() {
+    let scenario = Scenario::without_operator("tap-schema").await;
+    let refused = [
+        (
+            json!({"credential": "TemporaryAccessPass", "body": "Use {temporaryPassword}"}),
+            "placeholder of its credential",
+        ),
+        (
+            json!({"credential": "TemporaryAccessPass",
+                   "body": "{temporaryAccessPass} or {temporaryPassword}"}),
+            "placeholder of its credential",
+        ),
+        (
+            json!({"body": "Use {temporaryAccessPass}"}),
+            "placeholder of its credential",
+        ),
+        (
+            json!({"temporaryAccessPass": {"lifetimeMinutes": 60}}),
+            "needs welcome.credential: TemporaryAccessPass",
+        ),
+        (
+            json!({"credential": "TemporaryAccessPass",
+                   "temporaryAccessPass": {"lifetimeMinutes": 5}}),
+            "lifetimeMinutes",
+        ),
+        (
+            json!({"credential": "TemporaryAccessPass",
+                   "temporaryAccessPass": {"lifetimeMinutes": 43201}}),
+            "lifetimeMinutes",
+        ),
+    ];
+    for (welcome, expected) in refused {
+        let patch = json!({"spec": {"mail": {"welcome": welcome}}});
+        let error = scenario
+            .tenants()
+            .patch(
+                scenario.tenant_name(),
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+            .expect_err(&format!("{welcome} must be refused"));
+        assert!(error.to_string().contains(expected), "{welcome}: {error}");
+    }
+    scenario
+        .patch_tenant(
+            json!({"mail": {"welcome": {"credential": "TemporaryAccessPass",
+            "subject": "Welcome", "body": "{temporaryAccessPass} until {validUntil}"}}}),
+        )
+        .await;
+}

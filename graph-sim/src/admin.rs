@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tracing::info;
 
-use crate::config::{GroupSeed, ThrottleLimits};
+use crate::config::{GroupSeed, TemporaryAccessPassPolicy, ThrottleLimits};
 use crate::faults::Faults;
 use crate::http::body::JsonBody;
 use crate::http::error::GraphError;
@@ -29,6 +29,10 @@ pub fn routes() -> Router<Arc<Sim>> {
         .route("/throttling", get(throttling).put(set_throttling))
         .route("/skus/{sku_part_number}", put(set_seats))
         .route("/faults", get(faults).put(set_faults))
+        .route(
+            "/temporaryAccessPassPolicy",
+            get(access_pass_policy).put(set_access_pass_policy),
+        )
         .method_not_allowed_fallback(method_not_allowed)
 }
 
@@ -38,6 +42,7 @@ async fn state(State(sim): State<Arc<Sim>>) -> Json<Value> {
         "deletedUsers": sim.deleted_users_snapshot(),
         "groups": sim.groups_snapshot(),
         "skus": sim.skus_snapshot(),
+        "temporaryAccessPasses": sim.access_passes_snapshot(),
     }))
 }
 
@@ -141,4 +146,22 @@ async fn set_faults(
     info!(?faults, "faults set");
     sim.set_faults(faults.clone());
     Ok(Json(faults))
+}
+
+async fn access_pass_policy(State(sim): State<Arc<Sim>>) -> Json<TemporaryAccessPassPolicy> {
+    Json(sim.access_pass_policy())
+}
+
+async fn set_access_pass_policy(
+    State(sim): State<Arc<Sim>>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<TemporaryAccessPassPolicy>, GraphError> {
+    let policy: TemporaryAccessPassPolicy = serde_json::from_value(body)
+        .map_err(|e| GraphError::bad_request("BadRequest", format!("Not a pass policy: {e}")))?;
+    policy
+        .check()
+        .map_err(|e| GraphError::bad_request("BadRequest", e))?;
+    info!(?policy, "temporary access pass policy set");
+    sim.set_access_pass_policy(policy.clone());
+    Ok(Json(policy))
 }

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{Config, ThrottleLimits};
+use crate::config::{Config, TemporaryAccessPassPolicy, ThrottleLimits};
 use crate::faults::Faults;
 use crate::http;
 use crate::net::{Incoming, Peer};
@@ -98,6 +98,18 @@ impl Handle {
     /// internetMessageHeaders, singleValueExtendedProperties, sentAt}`.
     pub fn outbox(&self) -> Vec<Value> {
         self.sim.outbox_snapshot()
+    }
+
+    /// Every Temporary Access Pass issued and not replaced or deleted, oldest first, as the
+    /// create answered it (`temporaryAccessPass` included) plus `userId` and the usability
+    /// as of now. Graph itself shows the pass text only once, in the create's answer.
+    pub fn temporary_access_passes(&self) -> Vec<Value> {
+        self.sim.access_passes_snapshot()
+    }
+
+    /// Replaces the tenant's Temporary Access Pass policy, e.g. to switch the method off.
+    pub fn set_temporary_access_pass_policy(&self, policy: TemporaryAccessPassPolicy) {
+        self.sim.set_access_pass_policy(policy);
     }
 
     /// Replaces the faults in force.

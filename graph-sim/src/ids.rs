@@ -38,6 +38,23 @@ pub fn message_id() -> String {
     format!("AAMk{}", URL_SAFE_NO_PAD.encode(b))
 }
 
+/// The characters of a Temporary Access Pass: letters, digits and a few symbols, like the
+/// passes Entra hands out.
+const PASS_ALPHABET: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-*#@$%&!?";
+
+/// A new Temporary Access Pass of `length` characters.
+pub fn temporary_access_pass(length: usize) -> String {
+    let mut bytes = vec![0u8; length];
+    fill(&mut bytes);
+    // 256 is not a multiple of the alphabet's size; the slight bias does not matter for a
+    // simulator, which protects nothing with these passes.
+    bytes
+        .iter()
+        .map(|b| char::from(PASS_ALPHABET[usize::from(*b) % PASS_ALPHABET.len()]))
+        .collect()
+}
+
 /// Whether `s` has the 8-4-4-4-12 hexadecimal shape of a GUID.
 pub fn is_guid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
@@ -51,10 +68,14 @@ pub fn is_guid(s: &str) -> bool {
 
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
+    fill(&mut bytes);
+    bytes
+}
+
+fn fill(bytes: &mut [u8]) {
     // Without an operating-system random source no id or token could be trusted to be unique;
     // there is nothing sensible to fall back to.
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    bytes
+    getrandom::fill(bytes).expect("the operating system's random source failed");
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -83,6 +104,14 @@ mod tests {
         );
         assert_ne!(id, assignment_id());
         assert!(message_id().starts_with("AAMk"));
+    }
+
+    #[test]
+    fn passes_have_the_asked_length_and_differ() {
+        let pass = temporary_access_pass(12);
+        assert_eq!(pass.len(), 12);
+        assert!(pass.bytes().all(|c| PASS_ALPHABET.contains(&c)), "{pass}");
+        assert_ne!(pass, temporary_access_pass(12));
     }
 
     #[test]

@@ -9,9 +9,9 @@
 //!   client-credentials token endpoint (secrets, certificates, federated credentials) with the
 //!   AADSTS error envelope of the identity platform, and its discovery document;
 //! - `/v1.0/...`: the Graph resources the operator uses (users and their life cycle, licenses,
-//!   groups, roles, app role assignments, mail, `$batch`), behind bearer tokens the simulator
-//!   issued and the permissions granted to the app, throttled like the real service, answering
-//!   with the Graph error envelope;
+//!   groups, roles, app role assignments, Temporary Access Passes, mail, `$batch`), behind
+//!   bearer tokens the simulator issued and the permissions granted to the app, throttled like
+//!   the real service, answering with the Graph error envelope;
 //! - `/_sim/...`: an unauthenticated control API for tests and the CLI, mirroring [`Handle`].
 //!
 //! Besides the happy paths the simulator reproduces the behaviour that trips real clients:
@@ -39,7 +39,7 @@ mod tls;
 pub use config::{
     AppRoleSeed, ClientCredential, Config, DEFAULT_PERMISSIONS, FEDERATED_AUDIENCE,
     FederatedCredential, FederatedIssuer, GroupSeed, RoleAssignmentSeed, ServicePrincipalSeed,
-    SkuSeed, ThrottleLimits,
+    SkuSeed, TemporaryAccessPassPolicy, ThrottleLimits,
 };
 pub use faults::Faults;
 pub use handle::{Handle, serve};

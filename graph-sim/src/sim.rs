@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::config::{ClientCredential, Config, ThrottleLimits};
+use crate::config::{ClientCredential, Config, TemporaryAccessPassPolicy, ThrottleLimits};
 use crate::directory::{Directory, SkuUsage, View};
 use crate::faults::{Dice, Faults};
 use crate::graph::throttle::Throttle;
@@ -188,6 +188,27 @@ impl Sim {
                 Value::Object(group)
             })
             .collect()
+    }
+
+    /// Every Temporary Access Pass with its text and `userId`, oldest first.
+    pub fn access_passes_snapshot(&self) -> Vec<Value> {
+        let directory = self.directory();
+        let now = chrono::Utc::now();
+        directory
+            .access_passes()
+            .iter()
+            .map(|p| p.to_admin_json(directory.access_pass_policy(), now))
+            .collect()
+    }
+
+    /// The Temporary Access Pass policy in force.
+    pub fn access_pass_policy(&self) -> TemporaryAccessPassPolicy {
+        self.directory().access_pass_policy().clone()
+    }
+
+    /// Replaces the Temporary Access Pass policy.
+    pub fn set_access_pass_policy(&self, policy: TemporaryAccessPassPolicy) {
+        self.directory().set_access_pass_policy(policy);
     }
 
     /// Every subscription with purchased and consumed seats.

@@ -52,6 +52,8 @@ pub mod reason {
     pub const SEATS_AVAILABLE: &str = "SeatsAvailable";
     pub const WELCOME_MAIL_PENDING: &str = "WelcomeMailPending";
     pub const WELCOME_MAIL_SENT: &str = "WelcomeMailSent";
+    /// The welcome mail waits: Entra would not issue the Temporary Access Pass it is to carry.
+    pub const ACCESS_PASS_REFUSED: &str = "TemporaryAccessPassRefused";
     pub const DEADLINE_MISSED: &str = "ProvisioningDeadlineMissed";
     pub const DEACTIVATED: &str = "Deactivated";
 }

@@ -83,24 +83,72 @@ pub struct MailSettings {
     /// IT management's address, told about licence shortages.
     #[schemars(length(min = 3, max = 254))]
     pub it_management: String,
-    /// Replaces the built-in welcome mail.
+    /// What the welcome mail gives for the first sign-in, and its text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub welcome: Option<MailTemplate>,
+    pub welcome: Option<WelcomeSettings>,
 }
 
-/// A mail with placeholders: `{displayName}`, `{givenName}`, `{userPrincipalName}`,
-/// `{temporaryPassword}` and `{signInUrl}`.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+/// The welcome mail: the credential it hands over and, optionally, its own text. Placeholders
+/// `{displayName}`, `{givenName}`, `{userPrincipalName}`, `{signInUrl}`, and the credential's:
+/// `{temporaryPassword}`, or `{temporaryAccessPass}` and `{validUntil}` (when the pass stops
+/// working, UTC).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MailTemplate {
-    /// The subject line; `{temporaryPassword}` is never filled in here.
+#[x_kube(validation = Rule::new(
+    "!has(self.body) || ((has(self.credential) && self.credential == 'TemporaryAccessPass') \
+     ? self.body.contains('{temporaryAccessPass}') && !self.body.contains('{temporaryPassword}') \
+     : self.body.contains('{temporaryPassword}') && !self.body.contains('{temporaryAccessPass}'))"
+).message("the welcome body must contain the placeholder of its credential and not the other \
+           one: {temporaryPassword} for Password, {temporaryAccessPass} for TemporaryAccessPass"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.temporaryAccessPass) \
+     || (has(self.credential) && self.credential == 'TemporaryAccessPass')"
+).message("welcome.temporaryAccessPass needs welcome.credential: TemporaryAccessPass"))]
+pub struct WelcomeSettings {
+    /// What the mail gives for the first sign-in: `Password`, the temporary password (the
+    /// default), or `TemporaryAccessPass`, a pass issued right before the mail is sent (the
+    /// app needs `UserAuthenticationMethod.ReadWrite.All`).
+    #[serde(default)]
+    pub credential: WelcomeCredential,
+    /// How the pass is issued; what is left out, the tenant's Temporary Access Pass policy
+    /// decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporary_access_pass: Option<AccessPassSettings>,
+    /// Replaces the built-in subject; credentials are never filled in here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
-    pub subject: String,
-    /// The plain-text body; must contain `{temporaryPassword}`.
+    pub subject: Option<String>,
+    /// Replaces the built-in plain-text body; must contain the credential's placeholder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 16384))]
-    #[x_kube(validation = Rule::new("self.contains('{temporaryPassword}')")
-        .message("the welcome template must contain {temporaryPassword}, or the person cannot sign in"))]
-    pub body: String,
+    pub body: Option<String>,
+}
+
+/// The credential a welcome mail hands over.
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum WelcomeCredential {
+    /// The temporary password from the credentials Secret; changed at first sign-in.
+    #[default]
+    Password,
+    /// A Temporary Access Pass, for setting up passwordless sign-in from the first day.
+    TemporaryAccessPass,
+}
+
+/// How a Temporary Access Pass is issued. Both must also lie within the tenant's Temporary
+/// Access Pass policy, or Entra refuses the pass.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPassSettings {
+    /// Minutes the pass works from its creation: 10 to 43200 (30 days); the policy's default
+    /// lifetime when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 43200))]
+    pub lifetime_minutes: Option<u32>,
+    /// Whether the first sign-in uses the pass up; the policy's setting when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usable_once: Option<bool>,
 }
 
 /// Request budgets per app and tenant, as Graph meters them.

@@ -19,14 +19,25 @@ pub const ID_HEADER: &str = "x-m365-operator-message-id";
 pub const ID_PROPERTY: &str =
     "String {6c3b1f3e-8d2a-4b7e-9a51-2f0c4d9e7a10} Name m365OperatorMessageId";
 
-/// A plain-text mail.
-#[derive(Debug, Clone, PartialEq)]
+/// A plain-text mail. Its body may carry a credential, so `Debug` leaves the body out.
+#[derive(Clone, PartialEq)]
 pub struct Mail {
     /// Our id, stamped on the message.
     pub id: String,
     pub to: Vec<String>,
     pub subject: String,
     pub body: String,
+}
+
+impl std::fmt::Debug for Mail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mail")
+            .field("id", &self.id)
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]

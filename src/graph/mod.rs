@@ -4,6 +4,7 @@
 //! It knows nothing of Kubernetes; reconcilers hand it plain values.
 
 pub mod assertion;
+pub mod auth_methods;
 pub mod batch;
 pub mod budget;
 pub mod error;

@@ -20,6 +20,7 @@ pub const DEFAULT_PERMISSIONS: &[&str] = &[
     "RoleManagement.ReadWrite.Directory",
     "Mail.Send",
     "Mail.ReadBasic.All",
+    "UserAuthenticationMethod.ReadWrite.All",
 ];
 
 /// An app registration: its client id and the credentials it may authenticate with.

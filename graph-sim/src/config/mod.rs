@@ -1,5 +1,6 @@
 //! The simulated tenant as the CLI loads it from YAML or JSON.
 
+mod authentication;
 mod identity;
 mod limits;
 mod seeds;
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use authentication::{LIFETIME_RANGE, TemporaryAccessPassPolicy};
 pub use identity::{
     ClientCredential, DEFAULT_PERMISSIONS, FEDERATED_AUDIENCE, FederatedCredential, FederatedIssuer,
 };
@@ -60,6 +62,8 @@ pub struct Config {
     pub delta_token_lifetime_seconds: u64,
     /// Throttling limits; the defaults are the published ones.
     pub throttling: ThrottleLimits,
+    /// The Temporary Access Pass policy: whether passes may be issued, and their bounds.
+    pub temporary_access_pass: TemporaryAccessPassPolicy,
     /// Faults in force from the start, as `PUT /_sim/faults` would set them.
     pub faults: Faults,
     /// Where to write the PEM of the certificate authority behind the simulator's TLS
@@ -95,6 +99,7 @@ impl Default for Config {
             deleted_retention_seconds: DELETED_RETENTION_SECONDS,
             delta_token_lifetime_seconds: DELTA_TOKEN_LIFETIME_SECONDS,
             throttling: ThrottleLimits::default(),
+            temporary_access_pass: TemporaryAccessPassPolicy::default(),
             faults: Faults::default(),
             ca_cert_file: None,
         }
@@ -117,6 +122,7 @@ impl Config {
             }
         }
         self.throttling.check()?;
+        self.temporary_access_pass.check()?;
         self.faults.check()
     }
 }

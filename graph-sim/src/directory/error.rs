@@ -35,6 +35,21 @@ pub enum DirectoryError {
     AppRoleAssigned,
     /// The principal already holds this directory role.
     RoleAssigned,
+    /// A Temporary Access Pass the service will not issue.
+    AccessPass(AccessPassError),
+}
+
+/// Why a Temporary Access Pass was not issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessPassError {
+    /// The body is not a pass request: a field of the wrong type, an unreadable start time.
+    Invalid(String),
+    /// `lifetimeInMinutes` outside the 10 to 43200 minutes Graph accepts for any pass.
+    LifetimeOutOfRange(i64),
+    /// The tenant's authentication methods policy has the method switched off.
+    DisabledByPolicy,
+    /// The request asks for more than the tenant's policy allows.
+    OutsidePolicy(String),
 }
 
 /// Why `assignLicense` was refused.
@@ -101,7 +116,31 @@ impl fmt::Display for DirectoryError {
                 "A conflicting object with one or more of the specified property values is \
                  present in the directory.",
             ),
+            Self::AccessPass(refusal) => refusal.fmt(f),
         }
+    }
+}
+
+impl fmt::Display for AccessPassError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(message) | Self::OutsidePolicy(message) => f.write_str(message),
+            Self::LifetimeOutOfRange(minutes) => write!(
+                f,
+                "lifetimeInMinutes {minutes} is invalid: it must be between 10 and 43200."
+            ),
+            // Entra's own wording, which clients match on.
+            Self::DisabledByPolicy => f.write_str(
+                "Converged UserCredentialPolicy does not allow creating or updating this \
+                 authentication method. AuthMethodType [TemporaryAccessPass].",
+            ),
+        }
+    }
+}
+
+impl From<AccessPassError> for DirectoryError {
+    fn from(error: AccessPassError) -> Self {
+        Self::AccessPass(error)
     }
 }
 

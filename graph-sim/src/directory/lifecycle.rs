@@ -69,8 +69,8 @@ impl Directory {
         Ok(&self.users[index])
     }
 
-    /// `DELETE /directory/deletedItems/{id}`: deletes the user for good, with its memberships
-    /// and assignments.
+    /// `DELETE /directory/deletedItems/{id}`: deletes the user for good, with its memberships,
+    /// assignments and access pass.
     pub fn purge(&mut self, id: &str) -> Result<(), DirectoryError> {
         let index = self.deleted_index(id)?;
         let id = self.users[index].id().to_string();
@@ -112,6 +112,7 @@ impl Directory {
         }
         self.app_role_assignments.retain(|a| a.principal_id != id);
         self.role_assignments.retain(|a| a.principal_id != id);
+        self.access_passes.retain(|p| p.user_id != id);
     }
 
     fn deleted_index(&self, id: &str) -> Result<usize, DirectoryError> {

@@ -1,9 +1,10 @@
-//! The simulated directory: users, subscriptions, groups, roles and app role assignments, with
-//! Entra's rules for changing them.
+//! The simulated directory: users, subscriptions, groups, roles, app role assignments and
+//! Temporary Access Passes, with Entra's rules for changing them.
 //!
 //! Nothing here knows about HTTP; the Graph handlers translate requests into these calls and
 //! [`DirectoryError`]s into Graph error envelopes.
 
+mod access_passes;
 mod app_roles;
 mod error;
 mod fields;
@@ -20,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub use access_passes::AccessPass;
 pub use app_roles::{AppRoleAssignment, ServicePrincipal};
-pub use error::DirectoryError;
+pub use error::{AccessPassError, DirectoryError};
 pub use groups::{Group, Member};
 pub use licenses::{LicenseChange, Sku, SkuUsage};
 pub use lifecycle::Tombstone;
@@ -29,7 +31,7 @@ pub use roles::RoleAssignment;
 pub use rules::address_is_valid;
 pub use user::{User, View};
 
-use crate::config::Config;
+use crate::config::{Config, TemporaryAccessPassPolicy};
 
 /// Where a new user comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +43,7 @@ pub enum Origin {
     Seed,
 }
 
-/// Users, subscriptions, groups and role assignments of the simulated tenant.
+/// Users, subscriptions, groups, role assignments and access passes of the simulated tenant.
 #[derive(Debug)]
 pub struct Directory {
     users: Vec<User>,
@@ -50,6 +52,9 @@ pub struct Directory {
     service_principals: Vec<ServicePrincipal>,
     app_role_assignments: Vec<AppRoleAssignment>,
     role_assignments: Vec<RoleAssignment>,
+    /// Temporary Access Passes, at most one per user.
+    access_passes: Vec<AccessPass>,
+    access_pass_policy: TemporaryAccessPassPolicy,
     /// Users deleted for good, remembered for delta queries.
     tombstones: Vec<Tombstone>,
     verified_domains: Vec<String>,
@@ -70,6 +75,8 @@ impl Directory {
             service_principals: Vec::new(),
             app_role_assignments: Vec::new(),
             role_assignments: Vec::new(),
+            access_passes: Vec::new(),
+            access_pass_policy: config.temporary_access_pass.clone(),
             tombstones: Vec::new(),
             verified_domains: config.verified_domains.clone(),
             deleted_retention: Duration::from_secs(config.deleted_retention_seconds),

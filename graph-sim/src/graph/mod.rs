@@ -1,6 +1,7 @@
 //! The Graph v1.0 resources, behind the bearer-token check, the injected faults, throttling
 //! and the app's permissions.
 
+mod access_passes;
 mod app_roles;
 mod batch;
 mod deleted;
@@ -26,7 +27,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 
-use crate::directory::DirectoryError;
+use crate::directory::{AccessPassError, DirectoryError};
 use crate::faults;
 use crate::http::error::GraphError;
 use crate::http::{auth, method_not_allowed};
@@ -94,6 +95,14 @@ fn user_routes() -> Router<Arc<Sim>> {
         .route(
             &format!("{user}/appRoleAssignments/{{id}}"),
             get(app_roles::get).delete(app_roles::delete),
+        )
+        .route(
+            &format!("{user}/authentication/temporaryAccessPassMethods"),
+            get(access_passes::list).post(access_passes::create),
+        )
+        .route(
+            &format!("{user}/authentication/temporaryAccessPassMethods/{{id}}"),
+            get(access_passes::get).delete(access_passes::delete),
         )
         .route(
             &format!("{user}/mailFolders/{{folder}}/messages"),
@@ -164,6 +173,11 @@ impl From<DirectoryError> for GraphError {
                 GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", message)
             }
             DirectoryError::Forbidden => GraphError::insufficient_privileges(),
+            // The authentication methods service answers with its own lower-case codes.
+            DirectoryError::AccessPass(AccessPassError::OutsidePolicy(_)) => {
+                GraphError::new(StatusCode::FORBIDDEN, "accessDenied", message)
+            }
+            DirectoryError::AccessPass(_) => GraphError::bad_request("badRequest", message),
             DirectoryError::License(_)
             | DirectoryError::InvalidReference
             | DirectoryError::AlreadyMember

@@ -75,6 +75,16 @@ const ROLE_READ: &[&str] = &[
     "Directory.ReadWrite.All",
 ];
 const ROLE_WRITE: &[&str] = &["RoleManagement.ReadWrite.Directory"];
+const AUTH_METHOD_READ: &[&str] = &[
+    "UserAuthenticationMethod.Read.All",
+    "UserAuthenticationMethod.ReadWrite.All",
+    "UserAuthMethod-TAP.Read.All",
+    "UserAuthMethod-TAP.ReadWrite.All",
+];
+const AUTH_METHOD_WRITE: &[&str] = &[
+    "UserAuthenticationMethod.ReadWrite.All",
+    "UserAuthMethod-TAP.ReadWrite.All",
+];
 const MAIL_SEND: &[&str] = &["Mail.Send"];
 const MAIL_READ: &[&str] = &[
     "Mail.ReadBasic.All",
@@ -139,6 +149,7 @@ fn required(method: &Method, route: &str) -> Option<Requirement> {
         r if r.starts_with("/directory/deletedItems") => (USER_READ, USER_WRITE),
         r if r.starts_with("/users/{key}/appRoleAssignments") => (APP_ROLE_READ, APP_ROLE_WRITE),
         r if r.starts_with("/roleManagement/directory") => (ROLE_READ, ROLE_WRITE),
+        r if r.starts_with("/users/{key}/authentication/") => (AUTH_METHOD_READ, AUTH_METHOD_WRITE),
         "/users/{key}/sendMail" => return mail(MAIL_SEND),
         r if r.ends_with("/messages") => return mail(MAIL_READ),
         _ => return None,
@@ -173,6 +184,10 @@ mod tests {
         assert!(
             needs(Method::POST, "/groups/{id}/members/$ref").contains(&"GroupMember.ReadWrite.All")
         );
+        let passes = "/users/{key}/authentication/temporaryAccessPassMethods";
+        assert!(needs(Method::GET, passes).contains(&"UserAuthenticationMethod.Read.All"));
+        assert!(!needs(Method::POST, passes).contains(&"UserAuthenticationMethod.Read.All"));
+        assert!(!needs(Method::POST, passes).contains(&"User.ReadWrite.All"));
     }
 
     #[test]

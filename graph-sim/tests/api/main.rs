@@ -1,5 +1,6 @@
 //! End-to-end tests: each starts a simulator on 127.0.0.1:0 and talks HTTP to it.
 
+mod access_passes;
 mod admin;
 mod assertions;
 mod auth;

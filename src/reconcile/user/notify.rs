@@ -33,15 +33,44 @@ pub(super) async fn deliver_once(
     mail: Outgoing<'_>,
     report: &Report,
 ) -> Result<(), Stop> {
-    let id = message_id(user, mail.kind);
-    match facts.notification(mail.kind).map(|n| n.state) {
-        Some(DeliveryState::Sent) => return Ok(()),
-        Some(DeliveryState::Sending) if graph.was_sent(mail.sender, &id).await? => {
-            facts.set_notification(mail.kind, &id, DeliveryState::Sent);
-            return Ok(());
-        }
-        _ => {}
+    if already_sent(user, graph, facts, mail.kind, mail.sender).await? {
+        return Ok(());
     }
+    send(user, ctx, graph, facts, mail, report).await
+}
+
+/// Whether the mail of this kind went out: recorded as sent, or recorded as sending and found
+/// in the sender's Sent Items (then recorded as sent). For callers that must know before they
+/// write the mail, such as one carrying a credential that only exists once it is issued.
+pub(super) async fn already_sent(
+    user: &User,
+    graph: &Graph,
+    facts: &mut Facts,
+    kind: NotificationKind,
+    sender: &str,
+) -> Result<bool, Stop> {
+    let id = message_id(user, kind);
+    match facts.notification(kind).map(|n| n.state) {
+        Some(DeliveryState::Sent) => Ok(true),
+        Some(DeliveryState::Sending) if graph.was_sent(sender, &id).await? => {
+            facts.set_notification(kind, &id, DeliveryState::Sent);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Records the mail as sending, sends it and records it as sent. Only after
+/// [`already_sent`] said no.
+pub(super) async fn send(
+    user: &User,
+    ctx: &Context,
+    graph: &Graph,
+    facts: &mut Facts,
+    mail: Outgoing<'_>,
+    report: &Report,
+) -> Result<(), Stop> {
+    let id = message_id(user, mail.kind);
     facts.set_notification(mail.kind, &id, DeliveryState::Sending);
     record_progress(user, ctx, facts, report).await?;
     let message = Mail {

@@ -1,5 +1,6 @@
 //! The procedure around the account: the HR approval before anything is written, the
-//! provisioning deadline, the first-session token and the welcome mail.
+//! provisioning deadline, the first-session token and the welcome mail with the first
+//! credential (the temporary password or a Temporary Access Pass).
 
 use std::time::Duration;
 
@@ -10,13 +11,16 @@ use super::flow::{Facts, Report, Stop, blocked};
 use super::notify::{self, Outgoing};
 use super::report::in_progress;
 use crate::api::conditions::{kind, reason};
+use crate::api::tenant::{WelcomeCredential, WelcomeSettings};
 use crate::api::user::NotificationKind;
 use crate::api::{Phase, Tenant, User};
 use crate::approval::{self, Membership, Person, PresentedApproval};
 use crate::credentials;
+use crate::graph::auth_methods::{AccessPassRequest, TemporaryAccessPass};
 use crate::graph::users::DirectoryUser;
-use crate::graph::{Graph, GraphError};
+use crate::graph::{Category, Graph, GraphError};
 use crate::mail;
+use crate::password::Password;
 use crate::reconcile::Context;
 use crate::sla::{SlaOutcome, SlaRecord};
 use crate::tokens::{self, FirstSession};
@@ -166,6 +170,10 @@ pub(super) async fn issue_first_session(
     Ok(())
 }
 
+/// How soon a refused pass is asked for again; fixing the tenant's policy changes nothing the
+/// operator watches.
+const ACCESS_PASS_RETRY: Duration = Duration::from_secs(120);
+
 /// Sends the welcome mail with the credentials, once, when the tenant and the User name a
 /// sender and a recipient.
 pub(super) async fn welcome(
@@ -179,35 +187,145 @@ pub(super) async fn welcome(
     let (Some(settings), Some(recipient)) = (&tenant.spec.mail, &user.spec.welcome_mail) else {
         return Ok(());
     };
-    if facts
-        .notification(NotificationKind::Welcome)
-        .is_some_and(|n| n.state == crate::api::user::DeliveryState::Sent)
-    {
+    // Checked before any credential is made: a new Temporary Access Pass would void the one
+    // in a mail that went out already.
+    let kind = NotificationKind::Welcome;
+    if notify::already_sent(user, graph, facts, kind, &settings.sender).await? {
         return Ok(());
     }
-    let password = credentials::password(&ctx.client, user).await?;
+    let welcome = settings.welcome.as_ref();
+    let credential = first_credential(user, ctx, graph, account, welcome).await?;
     let display_name = user.display_name();
     let (subject, body) = mail::welcome(
-        settings.welcome.as_ref(),
+        welcome,
         &mail::Welcome {
             display_name: &display_name,
             given_name: user.spec.given_name.trim(),
             user_principal_name: &account.user_principal_name,
-            password: &password,
+            credential: credential.for_mail(),
         },
     );
     let outgoing = Outgoing {
-        kind: NotificationKind::Welcome,
+        kind,
         sender: &settings.sender,
         to: vec![recipient.recipient.clone()],
         subject,
         body,
     };
     let report: Report = in_progress("sending the welcome mail");
-    notify::deliver_once(user, ctx, graph, facts, outgoing, &report).await?;
+    notify::send(user, ctx, graph, facts, outgoing, &report).await?;
     facts.event(
         reason::WELCOME_MAIL_SENT,
         format!("Sent the welcome mail to {}", recipient.recipient),
     );
     Ok(())
+}
+
+/// The credential a welcome mail hands over, owned for as long as the mail is written.
+enum FirstCredential {
+    Password(Password),
+    AccessPass(TemporaryAccessPass),
+}
+
+impl FirstCredential {
+    fn for_mail(&self) -> mail::Credential<'_> {
+        match self {
+            FirstCredential::Password(password) => mail::Credential::Password(password),
+            FirstCredential::AccessPass(pass) => mail::Credential::AccessPass {
+                pass: &pass.pass,
+                valid_until: pass.valid_until(),
+            },
+        }
+    }
+}
+
+/// The stored temporary password, or, where the tenant wants one, a Temporary Access Pass
+/// issued now. The password stays in the Secret either way: Entra requires every account to
+/// have one, and it is the fallback an administrator can hand over.
+///
+/// A pass issued here whose mail then never leaves (the operator stops in between) is
+/// replaced by the one the next reconcile issues, and that one is mailed.
+async fn first_credential(
+    user: &User,
+    ctx: &Context,
+    graph: &Graph,
+    account: &DirectoryUser,
+    welcome: Option<&WelcomeSettings>,
+) -> Result<FirstCredential, Stop> {
+    let wanted = welcome.map(|w| w.credential).unwrap_or_default();
+    if wanted == WelcomeCredential::Password {
+        let password = credentials::password(&ctx.client, user).await?;
+        return Ok(FirstCredential::Password(password));
+    }
+    let settings = welcome
+        .and_then(|w| w.temporary_access_pass)
+        .unwrap_or_default();
+    let request = AccessPassRequest {
+        lifetime_minutes: settings.lifetime_minutes,
+        usable_once: settings.usable_once,
+    };
+    match graph
+        .create_temporary_access_pass(&account.id, &request)
+        .await
+    {
+        Ok(pass) => {
+            info!(upn = %account.user_principal_name, method = %pass.id,
+                lifetime_minutes = ?pass.lifetime_minutes, "temporary access pass issued");
+            Ok(FirstCredential::AccessPass(pass))
+        }
+        Err(e) if matches!(e.category, Category::Rejected | Category::Forbidden) => {
+            Err(access_pass_refused(&e))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Entra refused the pass: the tenant's policy has the method off or other bounds, or the app
+/// lacks the permission. A person has to change one of them; no mail goes out meanwhile.
+fn access_pass_refused(error: &GraphError) -> Stop {
+    blocked(
+        Phase::Pending,
+        kind::READY,
+        reason::ACCESS_PASS_REFUSED,
+        format!(
+            "the welcome mail waits for a Temporary Access Pass, which Entra refused ({error}); \
+             check the tenant's Temporary Access Pass policy, the lifetime asked for, and the \
+             app's UserAuthenticationMethod.ReadWrite.All permission"
+        ),
+        Action::requeue(ACCESS_PASS_RETRY),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_pass_waits_for_a_person_and_says_why() {
+        let refusal = GraphError {
+            category: Category::Rejected,
+            operation: "create temporary access pass",
+            status: Some(400),
+            code: "badRequest".into(),
+            message: "Converged UserCredentialPolicy does not allow creating or updating this \
+                      authentication method."
+                .into(),
+            details: Vec::new(),
+            retry_after: None,
+        };
+        let Stop::Blocked(blocked) = access_pass_refused(&refusal) else {
+            panic!("a refusal blocks the User");
+        };
+        assert_eq!(
+            (blocked.phase, blocked.condition, blocked.reason),
+            (Phase::Pending, kind::READY, reason::ACCESS_PASS_REFUSED)
+        );
+        assert!(
+            blocked.message.contains("400 badRequest"),
+            "{}",
+            blocked.message
+        );
+        assert!(blocked.message.contains("UserCredentialPolicy"));
+        assert_eq!(blocked.requeue, Action::requeue(ACCESS_PASS_RETRY));
+    }
 }
