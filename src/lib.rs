@@ -5,6 +5,7 @@
 //! status, Events and logs. The README maps the modules.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod api;
 pub mod approval;
 pub mod archive;

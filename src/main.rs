@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use m365_operator::http::{self, Health};
 use m365_operator::leader::{self, Elector, LeaseSettings};
 use m365_operator::tokens::SigningKeys;
-use m365_operator::{api, metrics, reconcile};
+use m365_operator::{admission, api, metrics, reconcile};
 
 #[derive(Parser)]
 #[command(
@@ -122,6 +122,26 @@ struct RunArgs {
     /// Seconds between renewals by the leader (and looks by a standby).
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     lease_renew: u64,
+    /// HTTPS address of the admission webhooks, e.g. `0.0.0.0:8443`. Without it none is
+    /// served, and a webhook configuration with `failurePolicy: Fail` refuses what it covers.
+    #[arg(long, env = "M365_WEBHOOK_LISTEN")]
+    webhook_listen: Option<SocketAddr>,
+    /// Folder with the webhook's `tls.crt` and `tls.key` (a mounted cert-manager Secret),
+    /// re-read when they change. Without it the operator makes and renews its own
+    /// certificate and sets the webhook configuration's caBundle.
+    #[arg(long, value_name = "DIR")]
+    webhook_cert_dir: Option<PathBuf>,
+    /// The ValidatingWebhookConfiguration whose caBundle the operator keeps (own
+    /// certificate only); no other is touched.
+    #[arg(long, default_value = "m365-operator")]
+    webhook_configuration: String,
+    /// The Service in front of the webhook, in the operator's namespace: its DNS names go
+    /// into the operator's own certificate.
+    #[arg(long, default_value = "m365-operator")]
+    webhook_service: String,
+    /// Another DNS name or IP address for the operator's own certificate; repeatable.
+    #[arg(long = "webhook-san", value_name = "NAME_OR_IP")]
+    webhook_sans: Vec<String>,
 }
 
 impl RunArgs {
@@ -144,6 +164,45 @@ impl RunArgs {
     }
 }
 
+/// The admission webhooks this operator serves. Every route is added here, and only here.
+fn webhooks(_client: &kube::Client, _args: &RunArgs) -> admission::Webhooks {
+    // Routes: `.route("/validate/<plural>", review)`, one per kind the operator validates.
+    admission::Webhooks::new()
+}
+
+/// Starts the admission webhook server when `--webhook-listen` is given: on every replica,
+/// leader or not, since the API server calls whichever one its Service picks.
+async fn start_webhooks(
+    client: &kube::Client,
+    args: &RunArgs,
+) -> Result<Option<admission::Running>, String> {
+    let Some(listen) = args.webhook_listen else {
+        return Ok(None);
+    };
+    let certificate = match &args.webhook_cert_dir {
+        Some(dir) => admission::CertificateSource::Directory(dir.clone()),
+        None => admission::CertificateSource::Managed(admission::ManagedCertificate {
+            namespace: args.lease_namespace.clone(),
+            secret: admission::managed::DEFAULT_SECRET_NAME.into(),
+            names: admission::certificate::service_names(
+                &args.webhook_service,
+                &args.lease_namespace,
+                &args.webhook_sans,
+            ),
+            configuration: args.webhook_configuration.clone(),
+            resync: admission::managed::DEFAULT_RESYNC,
+        }),
+    };
+    let settings = admission::Settings {
+        listen,
+        certificate,
+    };
+    admission::start(client.clone(), settings, webhooks(client, args))
+        .await
+        .map(Some)
+        .map_err(|e| format!("admission webhooks: {e}"))
+}
+
 /// Runs the operator: the HTTP server all along, the controllers while leading, until a
 /// signal (graceful) or a second signal (forced).
 async fn run(args: RunArgs) -> Result<(), String> {
@@ -151,6 +210,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+    let webhooks = start_webhooks(&client, &args).await?;
     let health = Health::new();
     let listener = http::bind(args.http_listen).await?;
     if let Some(address) = http::local_address(&listener) {
@@ -188,6 +248,9 @@ async fn run(args: RunArgs) -> Result<(), String> {
     // Probes answer until the very end, so a drain shows as not ready rather than gone.
     let _ = stop_server.send(());
     let _ = server.await;
+    if let Some(webhooks) = webhooks {
+        webhooks.shutdown().await;
+    }
     result
 }
 

@@ -98,6 +98,12 @@ pub fn set_leader(leader: bool) {
     global().leader.set(i64::from(leader));
 }
 
+/// Counts one admission decision on the webhook `path` (one of the routed paths, a closed
+/// set): allowed or denied.
+pub fn admission_decision(path: &str, allowed: bool) {
+    global().admission_decision(path, allowed);
+}
+
 /// Every metric in the Prometheus text format.
 pub fn render() -> String {
     global().render()
@@ -137,6 +143,14 @@ struct SlaLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AdmissionLabels {
+    /// A routed webhook path.
+    path: String,
+    /// `true` or `false`.
+    allowed: &'static str,
+}
+
 type SecondsCounter = Counter<f64, std::sync::atomic::AtomicU64>;
 
 /// Reconciles take from milliseconds (nothing to do) to minutes (Graph retries).
@@ -155,6 +169,7 @@ struct Metrics {
     graph_wait_seconds: Family<WaitLabels, SecondsCounter>,
     sla_outcomes: Family<SlaLabels, Counter>,
     leader: Gauge,
+    admission_decisions: Family<AdmissionLabels, Counter>,
 }
 
 impl Metrics {
@@ -170,6 +185,7 @@ impl Metrics {
             graph_wait_seconds: Family::default(),
             sla_outcomes: Family::default(),
             leader: Gauge::default(),
+            admission_decisions: Family::default(),
         };
         metrics.registered()
     }
@@ -221,6 +237,11 @@ impl Metrics {
             "1 while this process holds the leader lease and runs the controllers",
             self.leader.clone(),
         );
+        r.register(
+            "admission_decisions",
+            "Admission webhook decisions, by webhook path and whether the request was allowed",
+            self.admission_decisions.clone(),
+        );
         self
     }
 
@@ -262,6 +283,14 @@ impl Metrics {
         self.sla_outcomes
             .get_or_create(&SlaLabels { kind, outcome })
             .inc();
+    }
+
+    fn admission_decision(&self, path: &str, allowed: bool) {
+        let labels = AdmissionLabels {
+            path: path.to_string(),
+            allowed: if allowed { "true" } else { "false" },
+        };
+        self.admission_decisions.get_or_create(&labels).inc();
     }
 
     fn render(&self) -> String {
@@ -405,6 +434,22 @@ mod tests {
             sample(&metrics.render(), r#"m365_reconciles_total{kind="User"}"#),
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn admission_decisions_are_counted_by_path_and_outcome() {
+        let metrics = Metrics::new();
+        metrics.admission_decision("/validate/roleassignments", true);
+        metrics.admission_decision("/validate/roleassignments", false);
+        metrics.admission_decision("/validate/roleassignments", false);
+        let text = metrics.render();
+        let series = |allowed| {
+            format!(
+                r#"m365_admission_decisions_total{{path="/validate/roleassignments",allowed="{allowed}"}}"#
+            )
+        };
+        assert_eq!(sample(&text, &series("true")), Some(1.0));
+        assert_eq!(sample(&text, &series("false")), Some(2.0));
     }
 
     #[test]

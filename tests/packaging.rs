@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec, SubjectAccessReview,
+    SubjectAccessReviewSpec,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
@@ -317,7 +322,23 @@ async fn the_api_server_accepts_the_chart_in_each_shape() {
         secrets_in(&people),
         ["get", "list", "watch", "create", "patch"]
     );
-    assert_eq!(secrets_in(&namespace), ["get", "create"]);
+    // Patch only for renewing the webhook certificate, and only that Secret.
+    assert_eq!(secrets_in(&namespace), ["get", "create", "patch"]);
+    let renewal = confined
+        .iter()
+        .find(|o| {
+            kind(o) == "Role"
+                && o.metadata.name.as_deref() == Some("packaging-test-m365-operator-webhook-tls")
+        })
+        .map(rules)
+        .expect("a Role for renewing the webhook certificate");
+    assert_eq!(
+        renewal,
+        [PolicyRule {
+            resource_names: Some(vec!["m365-operator-webhook-tls".into()]),
+            ..rule("", &["secrets"], &["patch"])
+        }]
+    );
     let cluster_role = find(&confined, "ClusterRole", "packaging-test-m365-operator");
     assert!(
         rules(cluster_role).iter().all(|r| !r
@@ -547,7 +568,8 @@ async fn grant_all_but_users(client: &Client, user: &str) {
         .unwrap();
 }
 
-/// Lets `user` read Users and Deactivations, and watch Secrets, in `namespace`.
+/// Lets `user` read Users, Deactivations and RoleAssignments, and watch Secrets, in
+/// `namespace`.
 async fn grant_users(client: &Client, user: &str, namespace: &str) {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let role = Role {
@@ -555,7 +577,7 @@ async fn grant_users(client: &Client, user: &str, namespace: &str) {
         rules: Some(vec![
             rule(
                 "m365-operator.io",
-                &["users", "deactivations"],
+                &["users", "deactivations", "roleassignments"],
                 &["get", "list", "watch"],
             ),
             rule("", &["secrets"], &["list", "watch"]),
@@ -707,6 +729,505 @@ async fn metrics_count_reconciles_and_readiness_fails_while_draining() {
     assert!(
         drained.status.and_then(|s| s.object_id).is_some(),
         "log:\n{}",
+        operator.logs()
+    );
+}
+
+/// The personas as deploy/personas.yaml ships them.
+const PERSONAS: [&str; 5] = [
+    "it-admin",
+    "hr-partner",
+    "viewer",
+    "gitops",
+    "role-approver",
+];
+
+#[test]
+#[ignore = "needs helm, built by tests/tools/build-helm.sh; run tests/run.sh"]
+fn the_chart_ships_the_personas_and_the_webhook_of_deploy() {
+    let chart = render("m365-operator", "m365-operator", &[]).expect("helm template");
+    let deploy = deploy_objects();
+    for persona in PERSONAS {
+        let name = format!("m365-operator-{persona}");
+        assert_eq!(
+            rules(find(&chart, "ClusterRole", &name)),
+            rules(find(&deploy, "ClusterRole", &name)),
+            "{name}: the chart and deploy/ differ"
+        );
+    }
+    let webhooks = |objects: &[DynamicObject]| {
+        find(objects, "ValidatingWebhookConfiguration", "m365-operator").data["webhooks"].clone()
+    };
+    assert_eq!(webhooks(&chart), webhooks(&deploy));
+
+    let without = render("m365-operator", "ops", &["personas.enabled=false"]).unwrap();
+    let persona_roles = without
+        .iter()
+        .filter(|o| kind(o) == "ClusterRole")
+        .filter(|o| {
+            PERSONAS
+                .iter()
+                .any(|p| o.metadata.name.as_deref().unwrap().ends_with(p))
+        });
+    assert_eq!(persona_roles.count(), 0);
+}
+
+/// The container's args of the operator Deployment among `objects`.
+fn operator_args(objects: &[DynamicObject], name: &str) -> Vec<String> {
+    let container =
+        &find(objects, "Deployment", name).data["spec"]["template"]["spec"]["containers"][0];
+    serde_json::from_value(container["args"].clone()).expect("args")
+}
+
+/// The webhook reaches the operator: the configuration names the Service, path and port;
+/// the Service sends 443 to the container's webhook port; the operator serves it there.
+fn assert_webhook_wiring(objects: &[DynamicObject], name: &str, namespace: &str) {
+    let configuration = find(objects, "ValidatingWebhookConfiguration", name);
+    let webhook = &configuration.data["webhooks"][0];
+    assert_eq!(webhook["name"], "roleassignments.m365-operator.io");
+    assert_eq!(webhook["failurePolicy"], "Fail");
+    assert_eq!(webhook["sideEffects"], "None");
+    assert_eq!(webhook["timeoutSeconds"], 5);
+    assert_eq!(webhook["admissionReviewVersions"], json!(["v1"]));
+    assert_eq!(
+        webhook["clientConfig"],
+        json!({"service": {"namespace": namespace, "name": name,
+                           "path": "/validate/roleassignments", "port": 443}}),
+        "no caBundle: the operator or cert-manager sets it"
+    );
+    assert_eq!(
+        webhook["rules"],
+        json!([{"apiGroups": ["m365-operator.io"], "apiVersions": ["v1alpha1"],
+                "operations": ["CREATE", "UPDATE", "DELETE"], "resources": ["roleassignments"],
+                "scope": "Namespaced"}])
+    );
+    let service = find(objects, "Service", name);
+    let ports = service.data["spec"]["ports"].as_array().unwrap();
+    assert!(
+        ports.contains(&json!({"name": "webhook", "port": 443, "targetPort": "webhook"})),
+        "{ports:?}"
+    );
+    let container =
+        &find(objects, "Deployment", name).data["spec"]["template"]["spec"]["containers"][0];
+    let container_ports = container["ports"].as_array().unwrap();
+    assert!(
+        container_ports.contains(&json!({"name": "webhook", "containerPort": 8443})),
+        "{container_ports:?}"
+    );
+    let args = operator_args(objects, name);
+    assert!(
+        args.contains(&"--webhook-listen=0.0.0.0:8443".to_string()),
+        "{args:?}"
+    );
+}
+
+#[test]
+fn deploy_wires_the_webhook_to_the_operator() {
+    let objects = deploy_objects();
+    assert_webhook_wiring(&objects, "m365-operator", "m365-operator");
+    let cluster_role = rules(find(&objects, "ClusterRole", "m365-operator"));
+    let webhook_rule = cluster_role
+        .iter()
+        .find(|r| r.resources == Some(vec!["validatingwebhookconfigurations".into()]))
+        .expect("a rule for the webhook configuration");
+    assert_eq!(
+        webhook_rule.resource_names,
+        Some(vec!["m365-operator".into()]),
+        "its own configuration only"
+    );
+    assert_eq!(webhook_rule.verbs, ["get", "patch"]);
+}
+
+#[test]
+#[ignore = "needs helm, built by tests/tools/build-helm.sh; run tests/run.sh"]
+fn the_chart_wires_the_webhook_with_either_certificate() {
+    let managed = render("hooks", "ops", &["webhook.extraSANs={10.0.0.5}"]).unwrap();
+    let name = "hooks-m365-operator";
+    assert_webhook_wiring(&managed, name, "ops");
+    let args = operator_args(&managed, name);
+    for flag in [
+        format!("--webhook-service={name}"),
+        format!("--webhook-configuration={name}"),
+        "--webhook-san=10.0.0.5".to_string(),
+    ] {
+        assert!(args.contains(&flag), "{flag} not in {args:?}");
+    }
+    assert!(args.iter().all(|a| !a.starts_with("--webhook-cert-dir")));
+    let configuration = find(&managed, "ValidatingWebhookConfiguration", name);
+    assert!(configuration.metadata.annotations.is_none());
+
+    let issued = render("hooks", "ops", &["webhook.certManager.enabled=true"]).unwrap();
+    assert_webhook_wiring(&issued, name, "ops");
+    let configuration = find(&issued, "ValidatingWebhookConfiguration", name);
+    assert_eq!(
+        configuration.metadata.annotations.as_ref().unwrap()["cert-manager.io/inject-ca-from"],
+        "ops/hooks-m365-operator-webhook"
+    );
+    let certificate = find(&issued, "Certificate", "hooks-m365-operator-webhook");
+    assert_eq!(
+        certificate.data["spec"]["dnsNames"],
+        json!([
+            "hooks-m365-operator.ops.svc",
+            "hooks-m365-operator.ops.svc.cluster.local"
+        ])
+    );
+    let secret = certificate.data["spec"]["secretName"].clone();
+    find(&issued, "Issuer", "hooks-m365-operator-webhook");
+    let pod = &find(&issued, "Deployment", name).data["spec"]["template"]["spec"];
+    assert_eq!(pod["volumes"][0]["secret"]["secretName"], secret);
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"][0]["mountPath"],
+        "/run/webhook-tls"
+    );
+    let args = operator_args(&issued, name);
+    assert!(
+        args.contains(&"--webhook-cert-dir=/run/webhook-tls".to_string()),
+        "{args:?}"
+    );
+    // cert-manager sets the caBundle: the operator gets no right to the configuration.
+    let cluster_role = rules(find(&issued, "ClusterRole", name));
+    assert!(
+        cluster_role
+            .iter()
+            .all(|r| r.resources != Some(vec!["validatingwebhookconfigurations".into()])),
+        "{cluster_role:?}"
+    );
+
+    let own_issuer = render(
+        "hooks",
+        "ops",
+        &[
+            "webhook.certManager.enabled=true",
+            "webhook.certManager.issuerRef.kind=ClusterIssuer",
+            "webhook.certManager.issuerRef.name=internal-ca",
+        ],
+    )
+    .unwrap();
+    assert!(own_issuer.iter().all(|o| kind(o) != "Issuer"));
+    let certificate = find(&own_issuer, "Certificate", "hooks-m365-operator-webhook");
+    assert_eq!(
+        certificate.data["spec"]["issuerRef"],
+        json!({"kind": "ClusterIssuer", "name": "internal-ca"})
+    );
+}
+
+/// Whether `client`'s own identity may `verb` the `resource` (`users`, `users/status`, …)
+/// of the operator's group in `namespace`.
+async fn may(client: &Client, verb: &str, resource: &str, namespace: &str) -> bool {
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((resource, subresource)) => (resource, Some(subresource.to_string())),
+        None => (resource, None),
+    };
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some("m365-operator.io".into()),
+                resource: Some(resource.into()),
+                subresource,
+                verb: Some(verb.into()),
+                namespace: Some(namespace.into()),
+                ..ResourceAttributes::default()
+            }),
+            ..SelfSubjectAccessReviewSpec::default()
+        },
+        ..SelfSubjectAccessReview::default()
+    };
+    let answer = Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .expect("a self subject access review");
+    answer.status.expect("a review has a status").allowed
+}
+
+/// Binds the ClusterRole `role` to `identity` in `namespace` alone.
+async fn bind_in(client: &Client, namespace: &str, role: &str, identity: Identity) {
+    let (role_ref, subjects) = binding_to(identity.user_name(), "ClusterRole", role);
+    let binding = RoleBinding {
+        metadata: metadata(role, Some(namespace)),
+        role_ref,
+        subjects: Some(subjects),
+    };
+    Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("bind the persona");
+}
+
+/// What a persona may do (`true`) or not, verb and resource, in a namespace it is bound in.
+type Expectations = &'static [(&'static str, &'static str, bool)];
+
+/// What every persona is refused: status is the operator's record.
+const NOBODY_WRITES_STATUS: Expectations = &[
+    ("update", "users/status", false),
+    ("patch", "users/status", false),
+    ("update", "roleassignments/status", false),
+    ("patch", "deactivations/status", false),
+];
+
+const IT_ADMIN: Expectations = &[
+    ("create", "users", true),
+    ("delete", "users", true),
+    ("create", "roleassignments", true),
+    ("update", "roleassignments", true),
+    ("create", "deactivations", true),
+    ("get", "users/status", true),
+    ("create", "secrets", false),
+];
+
+const HR_PARTNER: Expectations = &[
+    ("create", "users", true),
+    ("update", "users", true),
+    ("patch", "users", true),
+    ("create", "deactivations", true),
+    ("list", "roleassignments", true),
+    ("create", "roleassignments", false),
+    ("update", "roleassignments", false),
+    ("delete", "users", false),
+    ("delete", "deactivations", false),
+];
+
+const VIEWER: Expectations = &[
+    ("get", "users", true),
+    ("list", "roleassignments", true),
+    ("watch", "deactivations", true),
+    ("get", "deactivations/status", true),
+    ("create", "users", false),
+    ("create", "roleassignments", false),
+    ("create", "deactivations", false),
+    ("update", "users", false),
+    ("patch", "users", false),
+    ("delete", "users", false),
+];
+
+const ROLE_APPROVER: Expectations = &[
+    ("patch", "roleassignments", true),
+    ("get", "users", true),
+    ("create", "roleassignments", false),
+    ("delete", "roleassignments", false),
+    ("update", "users", false),
+];
+
+const GITOPS: Expectations = &[
+    ("create", "users", true),
+    ("patch", "roleassignments", true),
+    ("delete", "deactivations", true),
+    ("update", "users", true),
+];
+
+#[tokio::test]
+#[ignore = "needs the control plane; run tests/run.sh"]
+async fn each_persona_may_do_its_job_and_only_the_operator_writes_status() {
+    let admin = cluster::client(Identity::Admin).await;
+    install_shipped_rbac(&admin).await;
+    let namespace = cluster::fresh_namespace(&admin, "personas").await;
+    let elsewhere = cluster::fresh_namespace(&admin, "personas-elsewhere").await;
+    for (identity, persona, expected) in [
+        (Identity::ItAdmin, "it-admin", IT_ADMIN),
+        (Identity::HrPartner, "hr-partner", HR_PARTNER),
+        (Identity::Employee, "viewer", VIEWER),
+        (Identity::Gitops, "gitops", GITOPS),
+        (Identity::Vp, "role-approver", ROLE_APPROVER),
+    ] {
+        bind_in(
+            &admin,
+            &namespace,
+            &format!("m365-operator-{persona}"),
+            identity,
+        )
+        .await;
+        let client = cluster::client(identity).await;
+        for &(verb, resource, allowed) in expected.iter().chain(NOBODY_WRITES_STATUS) {
+            assert_eq!(
+                may(&client, verb, resource, &namespace).await,
+                allowed,
+                "{persona} ({identity:?}) {verb} {resource}"
+            );
+        }
+        // A RoleBinding grants its namespace and nothing beyond.
+        assert!(!may(&client, "get", "users", &elsewhere).await, "{persona}");
+    }
+    // The operator, bound to deploy/rbac.yaml: writes status, never a User.
+    let operator = cluster::client(Identity::Operator).await;
+    assert!(may(&operator, "patch", "users/status", &namespace).await);
+    assert!(may(&operator, "patch", "roleassignments/status", &namespace).await);
+    assert!(!may(&operator, "create", "users", &namespace).await);
+    assert!(!may(&operator, "update", "users", &namespace).await);
+}
+
+/// Whether `user` may `verb` the cluster-scoped `resource` of the operator's group, as the
+/// API server decides for that user (asked by the admin).
+async fn user_may(admin: &Client, user: &str, verb: &str, resource: &str) -> bool {
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((resource, subresource)) => (resource, Some(subresource.to_string())),
+        None => (resource, None),
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.into()),
+            resource_attributes: Some(ResourceAttributes {
+                group: Some("m365-operator.io".into()),
+                resource: Some(resource.into()),
+                subresource,
+                verb: Some(verb.into()),
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    };
+    let answer = Api::<SubjectAccessReview>::all(admin.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .expect("a subject access review");
+    answer.status.expect("a review has a status").allowed
+}
+
+#[tokio::test]
+#[ignore = "needs the control plane; run tests/run.sh"]
+async fn bound_cluster_wide_only_gitops_writes_tenants() {
+    let admin = cluster::client(Identity::Admin).await;
+    install_shipped_rbac(&admin).await;
+    // Users of their own, so that no shared test identity gains a cluster-wide grant.
+    let suffix = cluster::fresh_namespace(&admin, "personas-cluster").await;
+    let bindings = Api::<ClusterRoleBinding>::all(admin.clone());
+    let mut created = Vec::new();
+    for (persona, reads, writes) in [
+        ("it-admin", true, false),
+        ("hr-partner", false, false),
+        ("viewer", true, false),
+        ("gitops", true, true),
+    ] {
+        let user = format!("{persona}-{suffix}");
+        let (role_ref, subjects) =
+            binding_to(&user, "ClusterRole", &format!("m365-operator-{persona}"));
+        let binding = ClusterRoleBinding {
+            metadata: metadata(&user, None),
+            role_ref,
+            subjects: Some(subjects),
+        };
+        bindings
+            .create(&PostParams::default(), &binding)
+            .await
+            .expect("bind the persona cluster-wide");
+        created.push(user.clone());
+        for verb in ["get", "list", "watch"] {
+            assert_eq!(
+                user_may(&admin, &user, verb, "tenants").await,
+                reads,
+                "{persona} {verb}"
+            );
+        }
+        for verb in ["create", "update", "patch", "delete"] {
+            assert_eq!(
+                user_may(&admin, &user, verb, "tenants").await,
+                writes,
+                "{persona} {verb}"
+            );
+        }
+        for verb in ["update", "patch"] {
+            assert!(
+                !user_may(&admin, &user, verb, "tenants/status").await,
+                "{persona} {verb}"
+            );
+        }
+    }
+    for user in created {
+        let _ = bindings.delete(&user, &DeleteParams::default()).await;
+    }
+}
+
+/// The shipped webhook configuration's name, the only one the shipped RBAC lets the
+/// operator change.
+const SHIPPED_CONFIGURATION: &str = "m365-operator";
+
+/// Deletes the shipped-name webhook configuration when dropped, pass or fail, from a thread
+/// of its own (drop may run inside the test's runtime).
+struct DeletesConfiguration;
+
+impl Drop for DeletesConfiguration {
+    fn drop(&mut self) {
+        let _ = std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the cleanup");
+            runtime.block_on(async {
+                let admin = cluster::client(Identity::Admin).await;
+                let _ = Api::<ValidatingWebhookConfiguration>::all(admin)
+                    .delete(SHIPPED_CONFIGURATION, &DeleteParams::default())
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the control plane; run tests/run.sh"]
+async fn the_shipped_rbac_lets_the_operator_keep_its_webhook_certificate() {
+    let scenario = Scenario::without_operator("rbac-webhook").await;
+    install_shipped_rbac(&scenario.client).await;
+    let configurations = Api::<ValidatingWebhookConfiguration>::all(scenario.client.clone());
+    // It selects no namespace and may be ignored: only its caBundle matters here.
+    let configuration: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+        "metadata": {"name": SHIPPED_CONFIGURATION},
+        "webhooks": [{
+            "name": "roleassignments.m365-operator.io",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Ignore",
+            "namespaceSelector": {"matchLabels": {"m365-operator.io/no-such-label": "x"}},
+            "clientConfig": {"url": "https://127.0.0.1:9/validate/roleassignments"},
+            "rules": [{"apiGroups": ["m365-operator.io"], "apiVersions": ["v1alpha1"],
+                       "operations": ["CREATE"], "resources": ["roleassignments"]}],
+        }],
+    }))
+    .unwrap();
+    let _cleanup = DeletesConfiguration;
+    configurations
+        .patch(
+            SHIPPED_CONFIGURATION,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&configuration),
+        )
+        .await
+        .expect("register the configuration");
+    let mut operator = OperatorProcess::start(
+        &cluster::kubeconfig_path(Identity::Operator),
+        &[
+            "--namespace",
+            &scenario.namespace,
+            "--leader-election=false",
+            "--operator-namespace=m365-operator",
+            "--webhook-listen=127.0.0.1:0",
+        ],
+        &[],
+    );
+    let secrets = Api::<Secret>::namespaced(scenario.client.clone(), "m365-operator");
+    let (ca, _) = support::scenario::wait(
+        "the webhook caBundle set from the operator's Secret",
+        || async {
+            let secret = secrets.get_opt("m365-operator-webhook-tls").await.ok()??;
+            let ca = secret.data?.get("ca.crt")?.0.clone();
+            let configuration = configurations.get(SHIPPED_CONFIGURATION).await.ok()?;
+            let bundle = configuration.webhooks?[0].client_config.ca_bundle.clone()?;
+            Some((ca, bundle.0))
+        },
+        |(ca, bundle)| ca == bundle,
+    )
+    .await;
+    assert!(
+        String::from_utf8(ca)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    let logs = operator.logs();
+    assert!(!logs.to_lowercase().contains("forbidden"), "{logs}");
+    operator.terminate();
+    let status = operator.exited(Duration::from_secs(30)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
         operator.logs()
     );
 }

@@ -34,6 +34,7 @@ IDENTITIES=(
   "hr-partner|hr-partner|m365:hr-partners"
   "employee|employee|m365:employees"
   "gitops|gitops|m365:gitops"
+  "vp|vp|m365:vps"
   "operator|$operator_user|$operator_groups"
 )
 

@@ -48,18 +48,21 @@ pub enum Identity {
     Employee,
     /// `gitops`, in `m365:gitops`: the identity a GitOps tool applies with.
     Gitops,
+    /// `vp`, in `m365:vps`: a vice president who approves role escalations.
+    Vp,
     /// The operator's service account, `m365-operator/m365-operator`.
     Operator,
 }
 
 impl Identity {
     /// Every identity, in the order `start.sh` lists them.
-    pub const ALL: [Identity; 6] = [
+    pub const ALL: [Identity; 7] = [
         Identity::Admin,
         Identity::ItAdmin,
         Identity::HrPartner,
         Identity::Employee,
         Identity::Gitops,
+        Identity::Vp,
         Identity::Operator,
     ];
 
@@ -71,6 +74,7 @@ impl Identity {
             Identity::HrPartner => "hr-partner",
             Identity::Employee => "employee",
             Identity::Gitops => "gitops",
+            Identity::Vp => "vp",
             Identity::Operator => "operator",
         }
     }
@@ -92,6 +96,7 @@ impl Identity {
             Identity::HrPartner => &["m365:hr-partners"],
             Identity::Employee => &["m365:employees"],
             Identity::Gitops => &["m365:gitops"],
+            Identity::Vp => &["m365:vps"],
             Identity::Operator => &[
                 "system:serviceaccounts",
                 "system:serviceaccounts:m365-operator",

@@ -27,3 +27,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
+{{/* The cert-manager Certificate of the webhook, and the Secret it writes. */}}
+{{- define "m365-operator.webhookCertificate" -}}
+{{- printf "%s-webhook" (include "m365-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "m365-operator.webhookCertSecret" -}}
+{{- printf "%s-webhook-cert" (include "m365-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
