@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use m365_operator::http::{self, Health};
 use m365_operator::leader::{self, Elector, LeaseSettings};
 use m365_operator::tokens::SigningKeys;
-use m365_operator::{admission, api, metrics, reconcile};
+use m365_operator::{admission, api, metrics, reconcile, roles};
 
 #[derive(Parser)]
 #[command(
@@ -165,9 +165,13 @@ impl RunArgs {
 }
 
 /// The admission webhooks this operator serves. Every route is added here, and only here.
-fn webhooks(_client: &kube::Client, _args: &RunArgs) -> admission::Webhooks {
-    // Routes: `.route("/validate/<plural>", review)`, one per kind the operator validates.
-    admission::Webhooks::new()
+fn webhooks(client: &kube::Client, args: &RunArgs) -> admission::Webhooks {
+    let role_changes = roles::admission::start(
+        client.clone(),
+        args.namespace.as_deref(),
+        reconcile::recorder(client.clone()),
+    );
+    admission::Webhooks::new().route(roles::admission::PATH, Arc::new(role_changes))
 }
 
 /// Starts the admission webhook server when `--webhook-listen` is given: on every replica,

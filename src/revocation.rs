@@ -3,7 +3,8 @@
 //!
 //! The revocation state lives in the cluster, in each Deactivation's status: the moment the
 //! account counts as deactivated (`inactiveSince`), a "tokens valid after" second, and a short
-//! denylist of token ids. Every replica watches Deactivations and keeps an index by account
+//! denylist of token ids; and in the status of each RoleAssignment that lowered a role: a
+//! "tokens valid after" second. Every replica watches both kinds and keeps an index by account
 //! (the `sub` of the tokens), so a request costs a map lookup and a signature check, never an
 //! API call, and a revocation written by the leader shows on every replica within the
 //! watch's latency, well under a second.
@@ -30,6 +31,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::api::deactivation::{Deactivation, DeactivationStatus};
+use crate::api::role::RoleAssignment;
 use crate::tokens::jwks::INTROSPECTION_PATH;
 use crate::tokens::store::{DEFAULT_SECRET_NAME, load_or_create};
 use crate::tokens::{Claims, KeyRing, Sensitive, verify};
@@ -108,17 +110,40 @@ struct Index {
     ready: bool,
 }
 
+/// An object whose status can revoke an account's tokens.
+pub trait Revokes: kube::Resource {
+    /// The account (`sub`) and what is revoked for it, once status names the account.
+    fn revocation(&self) -> Option<(String, AccountRevocation)>;
+}
+
+impl Revokes for Deactivation {
+    fn revocation(&self) -> Option<(String, AccountRevocation)> {
+        let status = self.status.as_ref()?;
+        let subject = status.object_id.clone()?;
+        Some((subject, AccountRevocation::from_status(status)))
+    }
+}
+
+/// A downgrade refuses the tokens issued before it, under the higher role.
+impl Revokes for RoleAssignment {
+    fn revocation(&self) -> Option<(String, AccountRevocation)> {
+        let status = self.status.as_ref()?;
+        let after = status.tokens_valid_after.as_ref()?;
+        let revocation = AccountRevocation {
+            tokens_valid_after: Some(after.0.as_second()),
+            ..Default::default()
+        };
+        Some((status.object_id.clone()?, revocation))
+    }
+}
+
 impl Index {
-    fn upsert(&mut self, deactivation: &Deactivation) {
-        let key = key_of(deactivation);
+    fn upsert<K: Revokes>(&mut self, object: &K) {
+        let key = key_of(object);
         self.remove(&key);
-        let Some(status) = &deactivation.status else {
+        let Some((subject, revocation)) = object.revocation() else {
             return;
         };
-        let Some(subject) = status.object_id.clone() else {
-            return;
-        };
-        let revocation = AccountRevocation::from_status(status);
         self.by_subject
             .entry(subject.clone())
             .or_default()
@@ -152,17 +177,18 @@ impl Index {
     }
 }
 
-fn key_of(deactivation: &Deactivation) -> String {
+fn key_of<K: kube::Resource>(object: &K) -> String {
     format!(
         "{}/{}",
-        deactivation.namespace().unwrap_or_default(),
-        deactivation.name_any()
+        object.namespace().unwrap_or_default(),
+        object.name_any()
     )
 }
 
 impl RevocationIndex {
-    /// Takes one watch event into the index.
-    pub fn apply(&self, event: Event<Deactivation>) {
+    /// Takes one watch event into the index. One index follows one kind: a relist replaces
+    /// all it holds.
+    pub fn apply<K: Revokes>(&self, event: Event<K>) {
         match event {
             Event::Apply(d) => write(&self.live).upsert(&d),
             Event::Delete(d) => write(&self.live).remove(&key_of(&d)),
@@ -201,10 +227,12 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The introspection endpoint's state: the revocation index, the signing keys and the callers.
+/// The introspection endpoint's state: the revocation indexes, the signing keys and the
+/// callers.
 #[derive(Clone, Debug, Default)]
 pub struct Introspection {
     index: Arc<RevocationIndex>,
+    downgrades: Arc<RevocationIndex>,
     keys: Arc<RwLock<Option<Arc<KeyRing>>>>,
     callers: Arc<RwLock<Vec<Caller>>>,
 }
@@ -217,8 +245,9 @@ struct Caller {
 }
 
 impl Introspection {
-    /// Starts watching Deactivations (in `namespace`, or everywhere) and the signing keys and
-    /// callers Secrets in `operator_namespace`, for as long as the process runs.
+    /// Starts watching Deactivations and RoleAssignments (in `namespace`, or everywhere) and
+    /// the signing keys and callers Secrets in `operator_namespace`, for as long as the
+    /// process runs.
     pub fn start(client: Client, namespace: Option<&str>, operator_namespace: &str) -> Self {
         let introspection = Introspection::default();
         let deactivations: Api<Deactivation> = match namespace {
@@ -234,6 +263,15 @@ impl Introspection {
                 async {}
             },
         ));
+        let role_changes: Api<RoleAssignment> = match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let downgrades = introspection.downgrades.clone();
+        tokio::spawn(follow(role_changes, watcher::Config::default(), move |e| {
+            downgrades.apply(e);
+            async {}
+        }));
         let secrets: Api<Secret> = Api::namespaced(client.clone(), operator_namespace);
         let keys = introspection.keys.clone();
         let keys_namespace = operator_namespace.to_string();
@@ -333,7 +371,7 @@ async fn introspect(
     let Some(token) = form_value(&body, "token") else {
         return answer(StatusCode::BAD_REQUEST, json!({"error": "invalid_request"}));
     };
-    if !state.index.is_ready() {
+    if !(state.index.is_ready() && state.downgrades.is_ready()) {
         return answer(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"error": "temporarily_unavailable"}),
@@ -374,7 +412,9 @@ impl Introspection {
     fn judge(&self, token: &str) -> Result<Claims, &'static str> {
         let ring = read(&self.keys).clone().ok_or("SigningKeysMissing")?;
         let claims = verify(&ring, token).map_err(|e| e.category())?;
-        match self.index.lookup(&claims.sub).refusal(&claims) {
+        let mut revocation = self.index.lookup(&claims.sub);
+        revocation.merge(&self.downgrades.lookup(&claims.sub));
+        match revocation.refusal(&claims) {
             None => Ok(claims),
             Some(Refusal::Deactivated) => Err("AccountDeactivated"),
             Some(Refusal::IssuedBeforeRevocation) => Err("TokenRevoked"),
@@ -488,13 +528,13 @@ mod tests {
         }
     }
 
-    fn ready_index(objects: Vec<Deactivation>) -> RevocationIndex {
+    fn ready_index<K: Revokes>(objects: Vec<K>) -> RevocationIndex {
         let index = RevocationIndex::default();
-        index.apply(Event::Init);
+        index.apply(Event::<K>::Init);
         for d in objects {
             index.apply(Event::InitApply(d));
         }
-        index.apply(Event::InitDone);
+        index.apply(Event::<K>::InitDone);
         index
     }
 
@@ -561,20 +601,46 @@ mod tests {
     fn the_index_is_not_ready_before_a_full_list() {
         let index = RevocationIndex::default();
         assert!(!index.is_ready());
-        index.apply(Event::Init);
+        index.apply(Event::<Deactivation>::Init);
         index.apply(Event::InitApply(deactivation(
             "leave",
             Some(status(DeactivationPhase::Deactivated, 1, &[])),
         )));
         assert!(!index.is_ready());
-        index.apply(Event::InitDone);
+        index.apply(Event::<Deactivation>::InitDone);
         assert!(index.is_ready());
         assert!(index.lookup(SUBJECT).deactivated);
     }
 
     #[test]
+    fn a_downgrade_refuses_the_tokens_issued_before_it_and_nothing_else() {
+        let mut downgrade = RoleAssignment::new(
+            "back-to-user",
+            serde_json::from_value(serde_json::json!({
+                "user": "ada", "role": "User", "requester": "it@contoso.example",
+                "justification": "no longer runs the close",
+            }))
+            .unwrap(),
+        );
+        downgrade.metadata.namespace = Some("team".into());
+        downgrade.status = Some(crate::api::role::RoleAssignmentStatus {
+            object_id: Some(SUBJECT.into()),
+            tokens_valid_after: Some(Time(jiff::Timestamp::from_second(2000).unwrap())),
+            ..Default::default()
+        });
+        let index = ready_index(vec![downgrade]);
+        let revocation = index.lookup(SUBJECT);
+        assert!(!revocation.deactivated);
+        assert_eq!(
+            revocation.refusal(&claims(2000, "a")),
+            Some(Refusal::IssuedBeforeRevocation)
+        );
+        assert_eq!(revocation.refusal(&claims(2001, "b")), None);
+    }
+
+    #[test]
     fn an_update_moves_the_entry() {
-        let index = ready_index(Vec::new());
+        let index = ready_index(Vec::<Deactivation>::new());
         index.apply(Event::Apply(deactivation(
             "leave",
             Some(status(DeactivationPhase::Deactivated, 1, &[])),
@@ -590,6 +656,7 @@ mod tests {
     fn introspection_with(ring: KeyRing, revoked: Vec<Deactivation>) -> Introspection {
         let introspection = Introspection {
             index: Arc::new(ready_index(revoked)),
+            downgrades: Arc::new(ready_index(Vec::<RoleAssignment>::new())),
             ..Default::default()
         };
         *write(&introspection.keys) = Some(Arc::new(ring));

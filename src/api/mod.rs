@@ -2,10 +2,12 @@
 //! `v1alpha1`.
 //!
 //! - [`User`] (namespaced): one person's Entra ID account, as HR approved it.
+//! - [`role::RoleAssignment`] (namespaced): one request to change a User's role.
 //! - [`Tenant`] (cluster-scoped): how to reach one Entra tenant and what its licences are called.
 
 pub mod conditions;
 pub mod deactivation;
+pub mod role;
 pub mod tenant;
 pub mod user;
 
@@ -24,6 +26,7 @@ pub fn crds_yaml() -> String {
         Tenant::crd(),
         User::crd(),
         deactivation::Deactivation::crd(),
+        role::RoleAssignment::crd(),
     ];
     crds.iter()
         .map(|crd| {

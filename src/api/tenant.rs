@@ -68,6 +68,11 @@ pub struct TenantSpec {
     /// reason, the mass-deactivation guard, the archive. The defaults when not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deactivation: Option<super::deactivation::DeactivationPolicy>,
+
+    /// Who counts as a VP, who applies changes from Git, and the Entra memberships of each
+    /// role. RoleAssignments wait until this is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<super::role::RolePolicy>,
 }
 
 /// Mail addresses and the welcome template.

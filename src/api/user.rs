@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"UPN","type":"string","jsonPath":".status.userPrincipalName"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"License","type":"string","jsonPath":".spec.license"}"#,
+    printcolumn = r#"{"name":"Role","type":"string","jsonPath":".status.role"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -195,6 +196,14 @@ pub struct UserStatus {
     /// The first-session token in the credentials Secret: its id and expiry, never the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_session: Option<FirstSessionToken>,
+
+    /// The effective role: that of the newest applied RoleAssignment, `Pending` without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<super::role::Role>,
+
+    /// The applied RoleAssignment the role comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_assignment: Option<String>,
 
     /// Mails the operator sent, or is sending, about this User; each kind goes out once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

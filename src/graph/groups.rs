@@ -73,6 +73,20 @@ impl Graph {
         .await
     }
 
+    /// Whether the account that owns `address` is in the group, directly or through nested
+    /// groups. No such account is not a member.
+    pub async fn address_in_group(
+        &self,
+        address: &str,
+        group_id: &str,
+    ) -> Result<bool, GraphError> {
+        let Some(account) = self.find_address_owners(address).await?.into_iter().next() else {
+            return Ok(false);
+        };
+        let groups = self.transitive_member_of(&account.id).await?;
+        Ok(groups.iter().any(|g| g.id.eq_ignore_ascii_case(group_id)))
+    }
+
     /// Makes the user a member of the group.
     pub async fn add_member(&self, group_id: &str, user_id: &str) -> Result<(), GraphError> {
         let path = format!("/groups/{group_id}/members/$ref");

@@ -6,6 +6,7 @@
 pub mod deactivation;
 mod error;
 pub mod note;
+pub mod role;
 pub mod status;
 pub mod tenant;
 pub mod user;
@@ -46,6 +47,8 @@ pub struct Context {
     pub keys: Arc<SigningKeys>,
     /// Every Deactivation in scope; see [`deactivation::is_deactivated`].
     pub deactivations: Store<crate::api::deactivation::Deactivation>,
+    /// Every RoleAssignment in scope: the effective role of each User comes from these.
+    pub role_assignments: Store<crate::api::role::RoleAssignment>,
     backoff: Backoff,
 }
 
@@ -105,8 +108,10 @@ pub async fn run(client: kube::Client, scope: Scope, health: Health) -> Result<(
     let tenant_controller = Controller::new(tenant_api.clone(), tenant_watch.clone())
         .graceful_shutdown_on(health.stopping());
     let deactivation_controller = deactivation::controller(&client, scope.namespace.as_deref());
+    let role_controller = role::controller(&client, scope.namespace.as_deref());
     let context = Arc::new(Context {
         deactivations: deactivation_controller.store(),
+        role_assignments: role_controller.store(),
         client: client.clone(),
         tenants: tenant_controller.store(),
         connections: Connections::new(client.clone(), settings_namespace(&scope)),
@@ -128,10 +133,17 @@ pub async fn run(client: kube::Client, scope: Scope, health: Health) -> Result<(
             cache_ready(context.tenants.clone()),
             cache_ready(users.clone()),
             cache_ready(deactivation_controller.store()),
+            cache_ready(role_controller.store()),
         ],
     );
     let deactivations = deactivation::run(
         deactivation_controller,
+        context.clone(),
+        users.clone(),
+        health.stopping(),
+    );
+    let roles = role::run(
+        role_controller,
         context.clone(),
         users.clone(),
         health.stopping(),
@@ -148,6 +160,12 @@ pub async fn run(client: kube::Client, scope: Scope, health: Health) -> Result<(
             deactivation::api(&client, scope.namespace.as_deref()),
             watcher::Config::default(),
             |d| Some(deactivation::user_of(&d)),
+        )
+        // The effective role shown in a User's status follows its RoleAssignments.
+        .watches(
+            role::api(&client, scope.namespace.as_deref()),
+            watcher::Config::default(),
+            |a| Some(role::user_of(&a)),
         )
         .graceful_shutdown_on(health.stopping());
 
@@ -178,7 +196,7 @@ pub async fn run(client: kube::Client, scope: Scope, health: Health) -> Result<(
             .await
     };
     let controllers = async {
-        tokio::join!(tenants, users, deactivations);
+        tokio::join!(tenants, users, deactivations, roles);
     };
     drain_or_drop(controllers, synced).await;
     Ok(())
@@ -270,6 +288,11 @@ fn log_result<K, E: std::fmt::Display>(kind: &str, result: Result<K, E>) {
     }
 }
 
+/// An Event recorder reporting as the operator, for work outside the controllers.
+pub fn recorder(client: kube::Client) -> Recorder {
+    Recorder::new(client, reporter())
+}
+
 fn reporter() -> Reporter {
     Reporter {
         controller: MANAGER.into(),
@@ -287,6 +310,7 @@ async fn wait_for_crds(client: &kube::Client) -> Result<(), kube::Error> {
         Tenant::crd_name(),
         User::crd_name(),
         crate::api::deactivation::Deactivation::crd_name(),
+        crate::api::role::RoleAssignment::crd_name(),
     ];
     let mut warned = false;
     loop {

@@ -15,23 +15,31 @@ pub const TEST_LABEL: &str = "m365-operator.io/test";
 pub struct Operator {
     child: Child,
     log: PathBuf,
+    /// Flags beyond the ones every test needs, kept for restarts.
+    extra: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
 impl Operator {
     /// Starts `m365-operator run` for one namespace, logging at debug level to a file.
     pub fn start(namespace: &str) -> Self {
+        Self::start_with(namespace, Vec::new())
+    }
+
+    /// Starts it with more flags, such as the admission webhook's.
+    pub fn start_with(namespace: &str, extra: Vec<String>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the operator log");
         let log = dir.path().join("operator.log");
-        let child = Self::spawn(namespace, &log);
+        let child = Self::spawn(namespace, &log, &extra);
         Operator {
             child,
             log,
+            extra,
             _dir: dir,
         }
     }
 
-    fn spawn(namespace: &str, log: &PathBuf) -> Child {
+    fn spawn(namespace: &str, log: &PathBuf, extra: &[String]) -> Child {
         let out = File::options()
             .create(true)
             .append(true)
@@ -47,6 +55,7 @@ impl Operator {
                 "--operator-namespace",
                 namespace,
             ])
+            .args(extra)
             .env("KUBECONFIG", cluster::kubeconfig_path(Identity::Admin))
             // Tests run side by side: each operator takes a free loopback port for its probes.
             .env("M365_HTTP_LISTEN", "127.0.0.1:0")
@@ -71,23 +80,26 @@ impl Operator {
     /// Starts it again, appending to the same log.
     pub fn restart(&mut self, namespace: &str) {
         self.kill();
-        self.child = Self::spawn(namespace, &self.log);
+        self.child = Self::spawn(namespace, &self.log, &self.extra);
     }
 
     /// Where its HTTP server listens, from the line it logs at start.
     pub async fn http_address(&self) -> String {
         for _ in 0..100 {
             let logs = self.logs();
-            let found = logs.lines().find_map(|line| {
-                let at = line.find("address=")? + "address=".len();
-                let rest = &line[at..];
-                Some(
-                    rest.split_whitespace()
-                        .next()?
-                        .trim_matches('"')
-                        .to_string(),
-                )
-            });
+            let found = logs
+                .lines()
+                .filter(|line| line.contains("serving /healthz"))
+                .find_map(|line| {
+                    let at = line.find("address=")? + "address=".len();
+                    let rest = &line[at..];
+                    Some(
+                        rest.split_whitespace()
+                            .next()?
+                            .trim_matches('"')
+                            .to_string(),
+                    )
+                });
             if let Some(address) = found {
                 return address;
             }

@@ -145,6 +145,7 @@ impl Scenario {
                 welcome: None,
             }),
             deactivation: None,
+            roles: None,
         };
         let mut tenant = Tenant::new(self.tenant_name(), spec);
         let labels = [(

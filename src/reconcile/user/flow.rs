@@ -24,6 +24,7 @@ pub(super) struct Facts {
     pub sla_outcome: Option<SlaOutcome>,
     pub first_session: Option<FirstSessionToken>,
     pub notifications: Vec<Notification>,
+    pub role: Option<crate::roles::EffectiveRole>,
     pub events: Vec<Event>,
 }
 

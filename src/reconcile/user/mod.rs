@@ -49,6 +49,11 @@ pub fn owner_marker(user: &User) -> String {
 #[instrument(skip_all, fields(namespace = %user.namespace().unwrap_or_default(), user = %user.name_any()))]
 pub async fn reconcile(user: Arc<User>, ctx: Arc<Context>) -> Result<Action, Error> {
     let mut facts = Facts::from_status(&user);
+    facts.role = Some(crate::roles::effective_role(
+        &ctx.role_assignments.state(),
+        &user.namespace().unwrap_or_default(),
+        &user.name_any(),
+    ));
     let outcome = provision(&user, &ctx, &mut facts).await;
     let (report, result) = match outcome {
         Ok(()) => (Report::Active, Ok(Action::requeue(RESYNC))),

@@ -101,6 +101,8 @@ pub(super) fn desired_status(user: &User, facts: &Facts, report: &Report) -> Use
         sla_outcome: facts.sla_outcome,
         first_session: facts.first_session.clone(),
         notifications: facts.notifications.clone(),
+        role: facts.role.as_ref().map(|r| r.role),
+        role_assignment: facts.role.as_ref().and_then(|r| r.assignment.clone()),
     }
 }
 
