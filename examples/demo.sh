@@ -27,9 +27,18 @@ stop_pid() {
 }
 
 down() {
+  # A failing webhook left registered would refuse RoleAssignments once the operator is gone.
+  if [ -f "$cluster/kubeconfig" ]; then
+    KUBECONFIG="$cluster/kubeconfig" kubectl delete validatingwebhookconfiguration \
+      m365-operator-demo --ignore-not-found >/dev/null 2>&1 || true
+  fi
   stop_pid "$state/operator.pid"
   stop_pid "$state/simulator.pid"
   tests/control-plane/stop.sh "$cluster"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 wait_for_line() {
@@ -70,16 +79,24 @@ up() {
 
   say "installing the CRDs, the Tenant and its credentials"
   kubectl apply --server-side -f crds/
-  kubectl wait --for=condition=Established crd/users.m365-operator.io crd/tenants.m365-operator.io
+  kubectl wait --for=condition=Established crd/users.m365-operator.io crd/tenants.m365-operator.io \
+    crd/roleassignments.m365-operator.io
   # deploy/namespace.yaml is the operator's own namespace: its token signing keys live there.
   kubectl apply -f deploy/namespace.yaml -f examples/namespace.yaml -f examples/credentials.yaml
   sed "s#SIMULATOR_URL#$sim_url#" examples/tenant.yaml | kubectl apply -f -
 
   say "starting the operator (log: $state/operator.log)"
   stop_pid "$state/operator.pid"
-  "$bin" run --http-listen 127.0.0.1:0 >"$state/operator.log" 2>&1 &
+  webhook_port=$(free_port)
+  # The admission webhook on loopback, with a certificate the operator makes for 127.0.0.1;
+  # at start it puts its CA into this configuration's caBundle.
+  sed "s#WEBHOOK_URL#https://127.0.0.1:$webhook_port/validate/roleassignments#" \
+    examples/webhook.yaml | kubectl apply -f -
+  "$bin" run --http-listen 127.0.0.1:0 --webhook-listen "127.0.0.1:$webhook_port" \
+    --webhook-san 127.0.0.1 --webhook-configuration m365-operator-demo \
+    >"$state/operator.log" 2>&1 &
   echo $! >"$state/operator.pid"
-  http=$(wait_for_line "$state/operator.log" 'address=127\.0\.0\.1:[0-9]*')
+  http=$(wait_for_line "$state/operator.log" 'serving /healthz.*address=127\.0\.0\.1:[0-9]*' | grep -o 'address=.*')
   echo "probes and metrics at http://${http#address=}/metrics (/healthz, /readyz)"
 
   say "applying the example Users"
@@ -91,9 +108,21 @@ up() {
   done | kubectl apply -f -
   kubectl wait --for=condition=Ready users.m365-operator.io --all -n m365-demo --timeout=180s
 
+  say "applying the example RoleAssignments"
+  # The API server reaches the webhook once the operator has filled in its caBundle.
+  for _ in $(seq 1 60); do
+    kubectl apply --dry-run=server -f examples/roles/ >/dev/null 2>&1 && break
+    sleep 1
+  done
+  kubectl apply -f examples/roles/
+  kubectl wait --for=jsonpath='{.status.phase}'=Applied roleassignments.m365-operator.io --all \
+    -n m365-demo --timeout=120s
+
   say "kubectl get tenants; kubectl get users -n m365-demo"
   kubectl get tenants.m365-operator.io
   kubectl get users.m365-operator.io -n m365-demo
+  say "kubectl get roleassignments -n m365-demo"
+  kubectl get roleassignments.m365-operator.io -n m365-demo
   say "accounts in the simulated tenant ($sim_url/_sim/state)"
   curl -fsS "$sim_url/_sim/state" | python3 -c "$(cat <<'PY'
 import json, sys
@@ -114,6 +143,7 @@ PY
 Everything keeps running. Try:
   export KUBECONFIG=$PWD/$cluster/kubeconfig
   kubectl describe users.m365-operator.io -n m365-demo zoe-muller
+  kubectl get roleassignments.m365-operator.io -n m365-demo lukasz-oster-user -o yaml
   kubectl get secret -n m365-demo zoe-muller-credentials -o jsonpath='{.data.password}' | base64 -d
 Stop everything with: examples/demo.sh down
 MSG
