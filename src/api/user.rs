@@ -288,3 +288,40 @@ impl User {
         })
     }
 }
+
+/// A valid, HR-approved User for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::{Approval, LicenseTier, User, UserSpec};
+
+    /// The User `name` in `namespace` of Tenant `tenant`, for Ann Lee, approved at the Unix
+    /// epoch, with no status.
+    pub(crate) fn user(namespace: &str, name: &str, tenant: &str) -> User {
+        let mut user = User::new(
+            name,
+            UserSpec {
+                tenant: tenant.into(),
+                given_name: "Ann".into(),
+                surname: "Lee".into(),
+                display_name: None,
+                department: None,
+                job_title: None,
+                usage_location: "DE".into(),
+                license: LicenseTier::E3,
+                upn_local_part: None,
+                mail_nickname: None,
+                approval: Approval {
+                    approver: "hr@contoso.example".into(),
+                    reference: "HR-1".into(),
+                    approved_at: Time(jiff::Timestamp::UNIX_EPOCH),
+                    token: None,
+                },
+                welcome_mail: None,
+            },
+        );
+        user.metadata.namespace = Some(namespace.into());
+        user
+    }
+}

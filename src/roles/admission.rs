@@ -419,14 +419,7 @@ mod tests {
     }
 
     fn user(name: &str, local: &str) -> User {
-        let spec = serde_json::from_value(json!({
-            "tenant": "contoso", "givenName": name, "surname": "Example", "usageLocation": "DE",
-            "license": "E3",
-            "approval": {"approver": "hr@contoso.example", "reference": "HR-1", "approvedAt": "2026-12-01T09:00:00Z"},
-        }))
-        .expect("a User spec");
-        let mut user = User::new(name, spec);
-        user.metadata.namespace = Some("team".into());
+        let mut user = crate::api::user::fixture::user("team", name, "contoso");
         user.status = Some(UserStatus {
             phase: Some(crate::api::Phase::Active),
             user_principal_name: Some(format!("{local}@contoso.example")),

@@ -129,7 +129,7 @@ mod tests {
     use super::*;
     use crate::api::UserStatus;
     use crate::api::role::{RoleAssignmentSpec, RoleAssignmentStatus};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 
     fn assignment(
         name: &str,
@@ -158,28 +158,13 @@ mod tests {
     }
 
     fn user(name: &str, upn: &str, phase: Phase) -> Arc<User> {
-        let spec = serde_json::from_value(serde_json::json!({
-            "tenant": "contoso",
-            "givenName": "Ada",
-            "surname": "Admin",
-            "usageLocation": "DE",
-            "license": "E3",
-            "approval": {"approver": "hr@contoso.example", "reference": "HR-1", "approvedAt": "2026-12-01T09:00:00Z"}
-        }))
-        .expect("a valid User spec");
-        Arc::new(User {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                namespace: Some("team".into()),
-                ..Default::default()
-            },
-            spec,
-            status: Some(UserStatus {
-                phase: Some(phase),
-                user_principal_name: Some(upn.into()),
-                ..Default::default()
-            }),
-        })
+        let mut user = crate::api::user::fixture::user("team", name, "contoso");
+        user.status = Some(UserStatus {
+            phase: Some(phase),
+            user_principal_name: Some(upn.into()),
+            ..Default::default()
+        });
+        Arc::new(user)
     }
 
     #[test]

@@ -590,9 +590,8 @@ fn count_sla_outcome(before: Option<SlaOutcome>, after: Option<SlaOutcome>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::UserStatus;
     use crate::api::deactivation::{DeactivationSpec, Requester};
-    use crate::api::user::{Approval, UserSpec};
-    use crate::api::{LicenseTier, UserStatus};
     use crate::sla::SlaRecord;
     use kube::runtime::reflector;
 
@@ -620,29 +619,7 @@ mod tests {
     }
 
     fn user(namespace: &str) -> User {
-        let mut user = User::new(
-            "ann",
-            UserSpec {
-                tenant: "default".into(),
-                given_name: "Ann".into(),
-                surname: "Lee".into(),
-                display_name: None,
-                department: None,
-                job_title: None,
-                usage_location: "DE".into(),
-                license: LicenseTier::E3,
-                upn_local_part: None,
-                mail_nickname: None,
-                approval: Approval {
-                    approver: "hr@contoso.example".into(),
-                    reference: "HR-1".into(),
-                    approved_at: Time(jiff::Timestamp::UNIX_EPOCH),
-                    token: None,
-                },
-                welcome_mail: None,
-            },
-        );
-        user.metadata.namespace = Some(namespace.into());
+        let mut user = crate::api::user::fixture::user(namespace, "ann", "default");
         user.status = Some(UserStatus::default());
         user
     }

@@ -258,37 +258,13 @@ pub(super) fn transition_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::user::Approval;
-    use crate::api::{LicenseTier, UserSpec};
     use crate::reconcile::user::account::not_replicated;
     use crate::reconcile::user::flow::Stop;
     use crate::reconcile::user::owner_marker;
     use kube::runtime::controller::Action;
 
     fn user() -> User {
-        let mut user = User::new(
-            "ann",
-            UserSpec {
-                tenant: "default".into(),
-                given_name: "Ann".into(),
-                surname: "Lee".into(),
-                display_name: None,
-                department: None,
-                job_title: None,
-                usage_location: "DE".into(),
-                license: LicenseTier::E3,
-                upn_local_part: None,
-                mail_nickname: None,
-                approval: Approval {
-                    approver: "hr@contoso.com".into(),
-                    reference: "HR-1".into(),
-                    approved_at: Time(jiff::Timestamp::UNIX_EPOCH),
-                    token: None,
-                },
-                welcome_mail: None,
-            },
-        );
-        user.metadata.namespace = Some("people".into());
+        let mut user = crate::api::user::fixture::user("people", "ann", "default");
         user.metadata.generation = Some(3);
         user
     }
