@@ -1,5 +1,6 @@
 //! Why a reconcile stopped short, with a stable category for Events and metrics.
 
+use crate::archive::ArchiveError;
 use crate::connections::ConnectionError;
 use crate::credentials::CredentialsError;
 use crate::graph::GraphError;
@@ -18,6 +19,8 @@ pub enum Error {
     Credentials(#[from] CredentialsError),
     #[error("first-session token: {0}")]
     Tokens(#[from] TokenError),
+    #[error("archive: {0}")]
+    Archive(#[from] ArchiveError),
 }
 
 impl Error {
@@ -30,6 +33,7 @@ impl Error {
             Error::Connection(_) => "CredentialsMissing",
             Error::Credentials(_) => "CredentialsSecretError",
             Error::Tokens(e) => e.category(),
+            Error::Archive(e) => e.category(),
         }
     }
 }

@@ -26,16 +26,13 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
-use super::{Context, status};
+use super::{Context, Error, status};
 use crate::api::conditions::{self, Desired};
 use crate::api::deactivation::{
     Deactivation, DeactivationPhase, DeactivationPolicy, DeactivationReason, DeactivationStatus,
     Step, condition, reason,
 };
 use crate::api::{Phase, Tenant, User};
-use crate::archive::ArchiveError;
-use crate::connections::ConnectionError;
-use crate::graph::GraphError;
 use crate::graph::budget::urgently;
 use crate::metrics;
 use crate::reconcile::note::event_note;
@@ -129,32 +126,6 @@ pub async fn run(
             }
         });
     tokio::join!(gate, controller);
-}
-
-/// Why a reconcile stopped short.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("Microsoft Graph: {0}")]
-    Graph(#[from] GraphError),
-    #[error("tenant connection: {0}")]
-    Connection(#[from] ConnectionError),
-    #[error("archive: {0}")]
-    Archive(#[from] ArchiveError),
-}
-
-impl Error {
-    /// A CamelCase label for condition reasons and metrics; never the error text.
-    pub fn category(&self) -> &'static str {
-        match self {
-            Error::Kube(_) => "KubernetesApiError",
-            Error::Graph(e) if e.category.is_transient() => "GraphUnavailable",
-            Error::Graph(_) => "GraphRejected",
-            Error::Connection(_) => "CredentialsMissing",
-            Error::Archive(e) => e.category(),
-        }
-    }
 }
 
 /// A pass that cannot go on until time passes or something changes.
