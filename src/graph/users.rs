@@ -107,17 +107,8 @@ impl Graph {
         let filter = format!(
             "userPrincipalName eq {literal} or mail eq {literal} or proxyAddresses/any(p:p eq {proxy})"
         );
-        let query = [
-            ("$filter", filter.as_str()),
-            ("$select", SELECT),
-            ("$count", "true"),
-        ];
-        let call = Call {
-            query: &query,
-            headers: ADVANCED_QUERY,
-            ..Call::new("find address owners", Method::GET, "/users")
-        };
-        self.all_pages(call).await
+        self.advanced_user_query("find address owners", &filter)
+            .await
     }
 
     /// The accounts carrying this ownership marker, whatever their UPN. Graph filters on
@@ -130,15 +121,22 @@ impl Graph {
             "onPremisesExtensionAttributes/extensionAttribute15 eq {}",
             filter_literal(marker)
         );
-        let query = [
-            ("$filter", filter.as_str()),
-            ("$select", SELECT),
-            ("$count", "true"),
-        ];
+        self.advanced_user_query("find users by owner marker", &filter)
+            .await
+    }
+
+    /// Every account matching `filter` as an advanced query: Graph wants `$count=true` and
+    /// the `ConsistencyLevel: eventual` header with it.
+    async fn advanced_user_query(
+        &self,
+        operation: &'static str,
+        filter: &str,
+    ) -> Result<Vec<DirectoryUser>, GraphError> {
+        let query = [("$filter", filter), ("$select", SELECT), ("$count", "true")];
         let call = Call {
             query: &query,
             headers: ADVANCED_QUERY,
-            ..Call::new("find users by owner marker", Method::GET, "/users")
+            ..Call::new(operation, Method::GET, "/users")
         };
         self.all_pages(call).await
     }
