@@ -251,6 +251,24 @@ async fn the_tenant_reports_connection_and_seats() {
     // The scenario's sender mailbox holds one E3 seat.
     assert_eq!((e3.enabled, e3.consumed, e3.available), (25, 1, 24));
 
+    // A licence assigned is counted at once, not at the next periodic check minutes later.
+    scenario
+        .create(&scenario.user("tess", "Tess", "Okafor"))
+        .await;
+    scenario.wait_ready("tess").await;
+    wait(
+        "the Tenant to count the seat taken",
+        || async { scenario.tenants().get(scenario.tenant_name()).await.ok() },
+        |t| {
+            t.status.as_ref().is_some_and(|s| {
+                s.seats
+                    .iter()
+                    .any(|seat| seat.sku_part_number == "ENTERPRISEPACK" && seat.available == 23)
+            })
+        },
+    )
+    .await;
+
     scenario.create_credentials("not-the-secret").await;
     // The cached token stays valid; a spec change makes the operator sign in afresh.
     let patch = json!({"spec": {"licenses": {"E3": "ENTERPRISEPACK", "E5": "ENTERPRISEPREMIUM"}, "tenantId": "contoso.example"}});

@@ -49,6 +49,8 @@ pub struct Context {
     pub deactivations: Store<crate::api::deactivation::Deactivation>,
     /// Every RoleAssignment in scope: the effective role of each User comes from these.
     pub role_assignments: Store<crate::api::role::RoleAssignment>,
+    /// Asks the Tenant controller to count seats again.
+    recount_seats: futures::channel::mpsc::UnboundedSender<()>,
     backoff: Backoff,
 }
 
@@ -109,7 +111,12 @@ pub async fn run(client: kube::Client, scope: Scope, health: Health) -> Result<(
         .graceful_shutdown_on(health.stopping());
     let deactivation_controller = deactivation::controller(&client, scope.namespace.as_deref());
     let role_controller = role::controller(&client, scope.namespace.as_deref());
+    let (recount_seats, seat_changes) = futures::channel::mpsc::unbounded();
+    // Every Tenant, since only a stable API does it; a burst of requests folds into one pass
+    // per Tenant, as the controller merges the reconciles it has queued.
+    let tenant_controller = tenant_controller.reconcile_all_on(seat_changes);
     let context = Arc::new(Context {
+        recount_seats,
         deactivations: deactivation_controller.store(),
         role_assignments: role_controller.store(),
         client: client.clone(),
@@ -384,6 +391,13 @@ impl Default for Settings {
 }
 
 impl Context {
+    /// Has the free seats counted again now, not at the next periodic check: a licence was
+    /// assigned or released.
+    pub fn seats_changed(&self) {
+        // The Tenant controller is gone only at shutdown, when the count no longer matters.
+        let _ = self.recount_seats.unbounded_send(());
+    }
+
     /// The key ring first-session tokens are signed with.
     pub async fn signing_keys(&self) -> Result<Arc<KeyRing>, TokenError> {
         self.keys.get().await

@@ -64,7 +64,10 @@ async fn restore_licenses(
         .filter(|l| !found.has_license(&l.sku_id))
     {
         match graph.assign_license(&account.id, &license.sku_id).await {
-            Ok(()) => assigned += 1,
+            Ok(()) => {
+                assigned += 1;
+                work.ctx.shared.seats_changed();
+            }
             // Seats can be gone by the time the person comes back.
             Err(e) if e.message.contains("available licenses") => {
                 return Err(waiting(

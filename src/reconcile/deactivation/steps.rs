@@ -381,6 +381,7 @@ async fn release(work: &Work<'_>, graph: &Graph, account: &Account) -> Result<St
         return Ok("licences were already released; mailbox data is retained".into());
     }
     graph.remove_licenses(&account.id, &held).await?;
+    work.ctx.shared.seats_changed();
     let names: Vec<String> = work
         .status
         .licenses

@@ -62,8 +62,9 @@ pub(super) async fn ensure_license(
             format!("Assigned {part_number} ({tier})"),
         );
         info!(upn = %account.user_principal_name, sku = %part_number, "license assigned");
+        ctx.seats_changed();
     }
-    drop_other_tier(user, tenant, graph, account, facts).await?;
+    drop_other_tier(user, tenant, ctx, graph, account, facts).await?;
     facts.license = Some(part_number);
     Ok(())
 }
@@ -72,6 +73,7 @@ pub(super) async fn ensure_license(
 async fn drop_other_tier(
     user: &User,
     tenant: &Tenant,
+    ctx: &Context,
     graph: &Graph,
     account: &DirectoryUser,
     facts: &mut Facts,
@@ -88,6 +90,7 @@ async fn drop_other_tier(
             .remove_licenses(&account.id, std::slice::from_ref(&seat.sku_id))
             .await?;
         info!(upn = %account.user_principal_name, sku = %seat.sku_part_number, "license removed");
+        ctx.seats_changed();
         facts.event(
             reason::LICENSE_REMOVED,
             format!("Removed {} ({other})", seat.sku_part_number),
