@@ -165,10 +165,11 @@ impl RunArgs {
 }
 
 /// The admission webhooks this operator serves. Every route is added here, and only here.
-fn webhooks(client: &kube::Client, args: &RunArgs) -> admission::Webhooks {
+async fn webhooks(client: &kube::Client, args: &RunArgs) -> admission::Webhooks {
     let role_changes = roles::admission::start(
         client.clone(),
         args.namespace.as_deref(),
+        roles::admission::own_identity(client).await,
         reconcile::recorder(client.clone()),
     );
     admission::Webhooks::new().route(roles::admission::PATH, Arc::new(role_changes))
@@ -201,7 +202,7 @@ async fn start_webhooks(
         listen,
         certificate,
     };
-    admission::start(client.clone(), settings, webhooks(client, args))
+    admission::start(client.clone(), settings, webhooks(client, args).await)
         .await
         .map(Some)
         .map_err(|e| format!("admission webhooks: {e}"))

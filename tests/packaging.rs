@@ -797,9 +797,14 @@ fn assert_webhook_wiring(objects: &[DynamicObject], name: &str, namespace: &str)
     );
     assert_eq!(
         webhook["rules"],
-        json!([{"apiGroups": ["m365-operator.io"], "apiVersions": ["v1alpha1"],
-                "operations": ["CREATE", "UPDATE", "DELETE"], "resources": ["roleassignments"],
-                "scope": "Namespaced"}])
+        json!([
+            {"apiGroups": ["m365-operator.io"], "apiVersions": ["v1alpha1"],
+             "operations": ["CREATE", "UPDATE", "DELETE"], "resources": ["roleassignments"],
+             "scope": "Namespaced"},
+            {"apiGroups": ["m365-operator.io"], "apiVersions": ["v1alpha1"],
+             "operations": ["UPDATE"], "resources": ["roleassignments/status"],
+             "scope": "Namespaced"},
+        ])
     );
     let service = find(objects, "Service", name);
     let ports = service.data["spec"]["ports"].as_array().unwrap();

@@ -1,112 +1,32 @@
 //! Role changes end to end: the real API server calling the operator's admission webhook
 //! with each test identity, the RoleAssignment controller, and the Graph simulator.
 //!
-//! The Tenant maps Kubernetes user names to user principal names by local part, so the
-//! identity `it-admin` is the account `it-admin@contoso.example`, `employee` is
-//! `employee@…` and `vp` is `vp@…`; the group `m365:gitops` is trusted as GitOps.
+//! The world is the one of `support::roles`: the Tenant maps Kubernetes user names to user
+//! principal names by local part, so the identity `it-admin` is the account
+//! `it-admin@contoso.example`, `employee` is `employee@…` and `vp` is `vp@…`; the group
+//! `m365:gitops` is trusted as GitOps.
 
 mod support;
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role as RbacRole, RoleBinding, RoleRef, Subject};
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client};
 use m365_operator::api::User;
-use m365_operator::api::role::{
-    AuditAction, Role, RoleApproval, RoleAssignment, RoleAssignmentSpec, RolePhase,
-};
-use m365_operator::graph::budget::Limits;
-use m365_operator::graph::{Credential, Graph, Sensitive, TenantConnection};
+use m365_operator::api::role::{AuditAction, Role, RoleAssignment, RolePhase};
 use serde_json::{Value, json};
-use support::cluster::{self, FIELD_MANAGER, Identity};
-use support::operator::Operator;
-use support::scenario::{DOMAIN, SENDER, Scenario, sim_config, wait};
+use support::cluster::{FIELD_MANAGER, Identity};
+use support::roles::{
+    ADMINS_GROUP, BOOTSTRAP_ADMIN, PORTAL_ADMIN, PORTAL_READER, STAFF_GROUP, World, assignment,
+    role_policy, upn,
+};
+use support::scenario::{SENDER, Scenario, wait};
 
-const ADMINS_GROUP: &str = "00000000-0000-0000-0000-00000000a001";
-const STAFF_GROUP: &str = "00000000-0000-0000-0000-00000000a002";
-const VP_GROUP: &str = "00000000-0000-0000-0000-00000000a003";
-const PORTAL: &str = "00000000-0000-0000-0000-00000000b001";
-const PORTAL_ADMIN: &str = "00000000-0000-0000-0000-00000000b002";
-const PORTAL_READER: &str = "00000000-0000-0000-0000-00000000b003";
-/// Accepted as an Admin requester before any Admin exists.
-const BOOTSTRAP_ADMIN: &str = "platform-owner@contoso.example";
 /// The shared secret the test introspects with.
 const CALLER_SECRET: &str = "roles-test-caller";
 
-/// One test's world: the scenario, its webhook configuration, and the people.
-struct World {
-    scenario: Scenario,
-    webhook: String,
-}
-
+/// What only these tests look at: mails, the groups and app roles the policy grants, tokens.
 impl World {
-    /// A Tenant with a role policy, the operator serving its webhook, a webhook
-    /// configuration for this namespace only, RBAC for the identities, and four Active
-    /// Users: `ida` (it-admin), `eve` (employee), `vera` (vp, in the VP group) and `alice`.
-    async fn start(prefix: &str) -> Self {
-        let scenario = Scenario::with_sim_config(prefix, simulated_tenant()).await;
-        scenario
-            .patch_tenant(json!({ "roles": role_policy() }))
-            .await;
-        let port = free_port();
-        let webhook = format!("roles-{}", scenario.namespace);
-        let flags = [
-            "--webhook-listen",
-            &format!("127.0.0.1:{port}"),
-            "--webhook-san",
-            "127.0.0.1",
-            "--webhook-configuration",
-            &webhook,
-        ];
-        let mut scenario = scenario;
-        scenario.operator = Some(Operator::start_with(
-            &scenario.namespace,
-            flags.iter().map(|f| f.to_string()).collect(),
-        ));
-        let world = World { scenario, webhook };
-        world.register_webhook(port).await;
-        world.grant_identities().await;
-        for (name, given, local) in [
-            ("ida", "Ida", "it-admin"),
-            ("eve", "Eve", "employee"),
-            ("vera", "Vera", "vp"),
-            ("alice", "Alice", "alice"),
-        ] {
-            let mut user = world.scenario.user(name, given, "Example");
-            user.spec.upn_local_part = Some(local.into());
-            world.scenario.create(&user).await;
-        }
-        for name in ["ida", "eve", "vera", "alice"] {
-            world.scenario.wait_ready(name).await;
-        }
-        let vera = world.object_id("vera").await;
-        world
-            .graph()
-            .add_member(VP_GROUP, &vera)
-            .await
-            .expect("vera joins the VP group");
-        world.wait_for_webhook().await;
-        world
-    }
-
-    /// GitOps makes ida (it-admin) the first Admin, in the name of a bootstrap admin, with
-    /// the VP's approval from the merged pull request.
-    async fn make_ida_admin(&self) {
-        let bootstrap = assignment(
-            "ida-admin",
-            "ida",
-            Role::Admin,
-            BOOTSTRAP_ADMIN,
-            &[&upn("vp")],
-        );
-        self.request(Identity::Gitops, &bootstrap)
-            .await
-            .expect("GitOps is trusted with the declared requester");
-        self.wait_phase("ida-admin", RolePhase::Applied).await;
-        self.wait_role("ida", Role::Admin).await;
-    }
-
     /// The role-change mails in the simulator's outbox to `local`@contoso.example.
     fn role_mails_to(&self, local: &str) -> Vec<Value> {
         self.scenario
@@ -122,208 +42,16 @@ impl World {
             .collect()
     }
 
-    fn namespace(&self) -> &str {
-        &self.scenario.namespace
-    }
-
-    /// The configuration points at the operator with an empty caBundle: the operator fills
-    /// it in. Only this test's namespace is matched.
-    async fn register_webhook(&self, port: u16) {
-        let admin = &self.scenario.client;
-        let namespaces: Api<Namespace> = Api::all(admin.clone());
-        let label =
-            json!({"metadata": {"labels": {"m365-operator.io/roles-test": self.namespace()}}});
-        namespaces
-            .patch(
-                self.namespace(),
-                &PatchParams::default(),
-                &Patch::Merge(&label),
-            )
-            .await
-            .expect("label the namespace");
-        let configuration: ValidatingWebhookConfiguration = serde_json::from_value(json!({
-            "metadata": {"name": self.webhook},
-            "webhooks": [{
-                "name": "roleassignments.m365-operator.io",
-                "clientConfig": {"url": format!("https://127.0.0.1:{port}/validate/roleassignments")},
-                "rules": [{
-                    "apiGroups": ["m365-operator.io"],
-                    "apiVersions": ["v1alpha1"],
-                    "operations": ["CREATE", "UPDATE", "DELETE"],
-                    "resources": ["roleassignments"],
-                }],
-                "namespaceSelector": {"matchLabels": {"m365-operator.io/roles-test": self.namespace()}},
-                "failurePolicy": "Fail",
-                "sideEffects": "None",
-                "admissionReviewVersions": ["v1"],
-                "timeoutSeconds": 5,
-            }],
-        }))
-        .expect("a webhook configuration");
-        Api::<ValidatingWebhookConfiguration>::all(admin.clone())
-            .create(&PostParams::default(), &configuration)
-            .await
-            .expect("register the webhook");
-    }
-
-    /// Until the API server calls the webhook with the CA the operator put in, every
-    /// request fails; a dry run that the webhook refuses for a known reason shows it answers.
-    async fn wait_for_webhook(&self) {
-        let probe = assignment(
-            "probe",
-            "alice",
-            Role::User,
-            "it-admin@contoso.example",
-            &[],
-        );
-        let api = self.assignments(Identity::Employee).await;
-        let params = PostParams {
-            dry_run: true,
-            ..Default::default()
-        };
-        let _refused = wait(
-            "the webhook to answer",
-            || async {
-                Some(
-                    api.create(&params, &probe)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                )
-            },
-            |result| matches!(result, Err(e) if e.contains("declared requester")),
-        )
-        .await;
-    }
-
-    /// Every identity may create, read and patch RoleAssignments here: refusals must come
-    /// from the webhook, not from RBAC.
-    async fn grant_identities(&self) {
-        let meta = ObjectMeta {
-            name: Some("role-requests".into()),
-            namespace: Some(self.namespace().into()),
-            ..Default::default()
-        };
-        let role = RbacRole {
-            metadata: meta.clone(),
-            rules: Some(vec![PolicyRule {
-                api_groups: Some(vec!["m365-operator.io".into()]),
-                resources: Some(vec!["roleassignments".into()]),
-                verbs: [
-                    "create", "get", "list", "watch", "patch", "update", "delete",
-                ]
-                .map(String::from)
-                .into(),
-                ..Default::default()
-            }]),
-        };
-        let subjects = [
-            Identity::ItAdmin,
-            Identity::Employee,
-            Identity::Vp,
-            Identity::Gitops,
-            Identity::Operator,
-        ]
-        .iter()
-        .map(|identity| Subject {
-            kind: "User".into(),
-            name: identity.user_name().into(),
-            ..Default::default()
-        })
-        .collect();
-        let binding = RoleBinding {
-            metadata: meta,
-            role_ref: RoleRef {
-                api_group: Some("rbac.authorization.k8s.io".into()),
-                kind: "Role".into(),
-                name: "role-requests".into(),
-            },
-            subjects: Some(subjects),
-        };
-        let client = &self.scenario.client;
-        Api::<RbacRole>::namespaced(client.clone(), self.namespace())
-            .create(&PostParams::default(), &role)
-            .await
-            .expect("create the Role");
-        Api::<RoleBinding>::namespaced(client.clone(), self.namespace())
-            .create(&PostParams::default(), &binding)
-            .await
-            .expect("bind it");
-    }
-
-    async fn assignments(&self, identity: Identity) -> Api<RoleAssignment> {
-        Api::namespaced(cluster::client(identity).await, self.namespace())
-    }
-
-    /// Creates a RoleAssignment as `identity`; the API server's refusal as text.
-    async fn request(&self, identity: Identity, assignment: &RoleAssignment) -> Result<(), String> {
-        self.assignments(identity)
-            .await
-            .create(&PostParams::default(), assignment)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
-    }
-
-    /// Adds an approval as `identity`, the way `kubectl patch` would.
-    async fn approve(&self, identity: Identity, name: &str, approver: &str) -> Result<(), String> {
-        let api = self.assignments(identity).await;
-        let current = api.get(name).await.map_err(|e| e.to_string())?;
-        let mut approvals = current.spec.approvals.clone();
-        approvals.push(RoleApproval {
-            approver: approver.into(),
-            reference: Some("CAB-7".into()),
-        });
-        let patch = json!({"spec": {"approvals": approvals}});
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
-    }
-
-    async fn wait_phase(&self, name: &str, phase: RolePhase) -> RoleAssignment {
-        let api: Api<RoleAssignment> =
-            Api::namespaced(self.scenario.client.clone(), self.namespace());
-        wait(
-            &format!("{name} to be {phase:?}"),
-            || async { api.get(name).await.ok() },
-            |a| a.status.as_ref().and_then(|s| s.phase) == Some(phase),
-        )
-        .await
-    }
-
-    async fn object_id(&self, user: &str) -> String {
-        let user: User = self.scenario.users().get(user).await.expect("the User");
-        user.status.and_then(|s| s.object_id).expect("an account")
-    }
-
-    async fn wait_role(&self, user: &str, role: Role) -> User {
-        self.scenario
-            .wait_user(user, &format!("role {role}"), |u| {
-                u.status.as_ref().and_then(|s| s.role) == Some(role)
-            })
-            .await
-    }
-
-    /// The ids of the managed groups the account is in, as the simulator holds them.
+    /// The ids of the groups `role_policy` grants that the account is in, as the simulator
+    /// holds them.
     fn managed_groups_of(&self, object_id: &str) -> Vec<String> {
-        let mut groups: Vec<String> = self
-            .scenario
-            .sim
-            .groups()
+        self.groups_of(object_id)
             .into_iter()
-            .filter(|g| {
-                g["members"]
-                    .as_array()
-                    .is_some_and(|m| m.iter().any(|id| id == object_id))
-            })
-            .filter_map(|g| g["id"].as_str().map(String::from))
             .filter(|id| id == ADMINS_GROUP || id == STAFF_GROUP)
-            .collect();
-        groups.sort();
-        groups
+            .collect()
     }
 
+    /// The ids of the portal's app roles the account holds, as Graph lists them.
     async fn app_roles_of(&self, object_id: &str) -> Vec<String> {
         let mut roles: Vec<String> = self
             .graph()
@@ -337,21 +65,7 @@ impl World {
         roles
     }
 
-    fn graph(&self) -> Graph {
-        Graph::new(TenantConnection {
-            graph: format!("{}/v1.0", self.scenario.sim.base_url()),
-            login: self.scenario.sim.base_url(),
-            tenant_id: graph_sim::Config::default().tenant_id,
-            limits: Limits::default(),
-            ca_bundle: None,
-            credential: Credential::ClientSecret {
-                client_id: "00000000-0000-0000-0000-0000000000c1".into(),
-                secret: Sensitive::new("sim-client-secret".to_string()),
-            },
-        })
-        .expect("a Graph client")
-    }
-
+    /// The first-session token in the credentials Secret of the User named `user`.
     async fn credentials_token(&self, user: &str) -> String {
         let secrets: Api<Secret> = Api::namespaced(self.scenario.client.clone(), self.namespace());
         let user: User = self.scenario.users().get(user).await.expect("the User");
@@ -367,99 +81,6 @@ impl World {
     }
 }
 
-impl Drop for World {
-    /// A `failurePolicy: Fail` hook left pointing at a dead port would break later tests.
-    fn drop(&mut self) {
-        let name = self.webhook.clone();
-        let handle = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let client = cluster::client(Identity::Admin).await;
-                let _ = Api::<ValidatingWebhookConfiguration>::all(client)
-                    .delete(&name, &DeleteParams::default())
-                    .await;
-            });
-        });
-        let _ = handle.join();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
-}
-
-fn simulated_tenant() -> graph_sim::Config {
-    let mut config = sim_config();
-    config.groups = serde_json::from_value(json!([
-        {"id": ADMINS_GROUP, "displayName": "Tenant Admins"},
-        {"id": STAFF_GROUP, "displayName": "Staff"},
-        {"id": VP_GROUP, "displayName": "Vice Presidents"},
-    ]))
-    .expect("group seeds");
-    config.service_principals = serde_json::from_value(json!([{
-        "id": PORTAL,
-        "displayName": "Intranet Portal",
-        "appRoles": [
-            {"id": PORTAL_ADMIN, "value": "Portal.Admin"},
-            {"id": PORTAL_READER, "value": "Portal.Reader"},
-        ],
-    }]))
-    .expect("service principal seeds");
-    config
-}
-
-fn role_policy() -> Value {
-    json!({
-        "vpGroup": VP_GROUP,
-        "bootstrapAdmins": [BOOTSTRAP_ADMIN],
-        "identities": {"username": "LocalPart", "gitopsGroups": ["m365:gitops"]},
-        "grants": {
-            "Admin": {
-                "groups": [ADMINS_GROUP, STAFF_GROUP],
-                "appRoles": [{"resourceId": PORTAL, "appRoleId": PORTAL_ADMIN}],
-            },
-            "Approver": {"groups": [STAFF_GROUP]},
-            "User": {
-                "groups": [STAFF_GROUP],
-                "appRoles": [{"resourceId": PORTAL, "appRoleId": PORTAL_READER}],
-            },
-        },
-    })
-}
-
-fn assignment(
-    name: &str,
-    user: &str,
-    role: Role,
-    requester: &str,
-    approvers: &[&str],
-) -> RoleAssignment {
-    RoleAssignment::new(
-        name,
-        RoleAssignmentSpec {
-            user: user.into(),
-            role,
-            justification: format!("{user} needs {role} for the year-end close"),
-            requester: requester.into(),
-            approvals: approvers
-                .iter()
-                .map(|a| RoleApproval {
-                    approver: a.to_string(),
-                    reference: None,
-                })
-                .collect(),
-        },
-    )
-}
-
-fn upn(local: &str) -> String {
-    format!("{local}@{DOMAIN}")
-}
-
 fn actions(assignment: &RoleAssignment) -> Vec<(AuditAction, String)> {
     assignment
         .status
@@ -471,6 +92,34 @@ fn actions(assignment: &RoleAssignment) -> Vec<(AuditAction, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Lets `identity` write RoleAssignment status in the world's namespace, as a careless RBAC
+/// grant would.
+async fn grant_status_writes(world: &World, identity: Identity) {
+    let rbac = json!([
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "status-writers"},
+         "rules": [{"apiGroups": ["m365-operator.io"], "resources": ["roleassignments/status"],
+                    "verbs": ["patch", "update"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "status-writers"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "status-writers"},
+         "subjects": [{"kind": "User", "name": identity.user_name()}]},
+    ]);
+    let client = world.scenario.client.clone();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(rbac[0].clone()).unwrap();
+    Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(client.clone(), world.namespace())
+        .patch("status-writers", &params, &Patch::Apply(&role))
+        .await
+        .expect("the Role");
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding =
+        serde_json::from_value(rbac[1].clone()).unwrap();
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(client, world.namespace())
+        .patch("status-writers", &params, &Patch::Apply(&binding))
+        .await
+        .expect("the RoleBinding");
 }
 
 /// Introspects `token` at the operator; true when active.
@@ -522,13 +171,13 @@ fn claims_of(token: &str) -> Value {
 #[tokio::test]
 #[ignore = "needs the control plane; run tests/run.sh"]
 async fn admins_change_roles_vps_approve_escalations_and_every_step_is_recorded() {
-    let world = World::start("roles").await;
+    let world = World::start("roles", role_policy()).await;
     store_introspection_caller(&world.scenario).await;
     let alice = world.object_id("alice").await;
     let ida = world.object_id("ida").await;
 
     // GitOps applies the first Admin, with the requester and approver of the merged PR.
-    world.make_ida_admin().await;
+    world.gitops_grants("ida-admin", "ida", Role::Admin).await;
     assert_eq!(
         world.managed_groups_of(&ida),
         vec![ADMINS_GROUP, STAFF_GROUP]
@@ -700,8 +349,8 @@ async fn admins_change_roles_vps_approve_escalations_and_every_step_is_recorded(
 #[tokio::test]
 #[ignore = "needs the control plane; run tests/run.sh"]
 async fn refusals_name_the_reason_and_leave_entra_alone() {
-    let world = World::start("role-refusals").await;
-    world.make_ida_admin().await;
+    let world = World::start("role-refusals", role_policy()).await;
+    world.gitops_grants("ida-admin", "ida", Role::Admin).await;
     let alice = world.object_id("alice").await;
 
     // A plain employee, asking in her own name.
@@ -828,6 +477,26 @@ async fn refusals_name_the_reason_and_leave_entra_alone() {
         "{refused}"
     );
 
+    // Status is the operator's record, whatever RBAC grants: GitOps allowed to write it by
+    // mistake still cannot mark a request Applied.
+    grant_status_writes(&world, Identity::Gitops).await;
+    let forged = json!({"status": {"phase": "Applied"}});
+    let gitops = world.assignments(Identity::Gitops).await;
+    // Polled: the new RoleBinding takes a moment to reach the API server's authorizer.
+    let refused = wait(
+        "the webhook to refuse GitOps' status write",
+        || async {
+            let written = gitops
+                .patch_status("escalate", &PatchParams::default(), &Patch::Merge(&forged))
+                .await;
+            Some(written.map(drop).map_err(|e| e.to_string()))
+        },
+        |result| matches!(result, Err(e) if !e.contains("cannot patch resource")),
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.contains("only the operator"), "{refused}");
+
     // The webhook's refusals are on alice's record too.
     let events = wait(
         "denial Events on alice",
@@ -849,7 +518,7 @@ async fn refusals_name_the_reason_and_leave_entra_alone() {
 #[tokio::test]
 #[ignore = "needs the control plane; run tests/run.sh"]
 async fn the_operator_fills_in_the_webhook_ca_bundle() {
-    let world = World::start("role-webhook").await;
+    let world = World::start("role-webhook", role_policy()).await;
     let configuration =
         Api::<ValidatingWebhookConfiguration>::all(Client::clone(&world.scenario.client))
             .get(&world.webhook)
@@ -874,7 +543,7 @@ async fn the_operator_fills_in_the_webhook_ca_bundle() {
 #[tokio::test]
 #[ignore = "needs the control plane; run tests/run.sh"]
 async fn killed_in_the_middle_of_a_change_it_finishes_it_once() {
-    let mut world = World::start("role-crash").await;
+    let mut world = World::start("role-crash", role_policy()).await;
     let alice = world.object_id("alice").await;
     let namespace = world.namespace().to_string();
     // Graph adds the member and holds the answer: the operator dies not knowing.

@@ -133,7 +133,7 @@ pub struct RoleAssignmentSpec {
     pub role: Role,
 
     /// Why the change is needed, for the audit trail.
-    #[schemars(length(min = 10, max = 1024))]
+    #[schemars(length(max = 1024))]
     #[x_kube(validation = Rule::new("self == oldSelf")
         .message("justification cannot change; create another RoleAssignment"))]
     #[x_kube(validation = Rule::new("self.trim().size() >= 10")
@@ -149,9 +149,13 @@ pub struct RoleAssignmentSpec {
         .message("requester cannot change; create another RoleAssignment"))]
     pub requester: String,
 
-    /// Approvals, each added by its approver. An escalation needs one by a VP.
+    /// Approvals, each added by its approver, one per approver. An escalation needs one by a
+    /// VP.
     #[serde(default)]
     #[schemars(length(max = 8))]
+    #[x_kube(validation = Rule::new(
+        "self.all(a, self.exists_one(b, b.approver.lowerAscii() == a.approver.lowerAscii()))"
+    ).message("each approver may appear once in approvals"))]
     pub approvals: Vec<RoleApproval>,
 }
 
@@ -286,6 +290,9 @@ pub enum AuditAction {
     Notified,
     /// A newer request took over.
     Superseded,
+    /// What a request had changed in Entra was taken back, because it can no longer go on
+    /// without an approval.
+    Reverted,
 }
 
 fn history_schema(generator: &mut SchemaGenerator) -> Schema {
@@ -306,6 +313,8 @@ pub struct RolePolicy {
     /// Mail addresses (user principal names) of the VPs who may approve escalations.
     #[serde(default)]
     #[schemars(length(max = 100), inner(length(min = 3, max = 254)))]
+    #[x_kube(validation = Rule::new("self.all(a, a.matches('^[^@\\\\s]+@[^@\\\\s]+$'))")
+        .message("vpApprovers must be user principal names such as vera.vp@contoso.com"))]
     pub vp_approvers: Vec<String>,
 
     /// Object id of an Entra group whose members (nested included) may approve escalations.
@@ -317,6 +326,8 @@ pub struct RolePolicy {
     /// give a tenant its first Admin. Remove them once an Admin exists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10), inner(length(min = 3, max = 254)))]
+    #[x_kube(validation = Rule::new("self.all(a, a.matches('^[^@\\\\s]+@[^@\\\\s]+$'))")
+        .message("bootstrapAdmins must be user principal names such as ida.admin@contoso.com"))]
     pub bootstrap_admins: Vec<String>,
 
     /// How the admission webhook maps the authenticated Kubernetes user to a user principal
@@ -351,10 +362,17 @@ pub struct IdentityMapping {
     /// approvers of the merged pull request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20), inner(length(min = 1, max = 253)))]
+    #[x_kube(validation = Rule::new("!self.exists(u, u == 'system:anonymous')")
+        .message("gitopsUsers must not trust system:anonymous: anyone could then name any requester"))]
     pub gitops_users: Vec<String>,
 
+    /// Groups whose members count as GitOps identities; never one every user or service
+    /// account is in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20), inner(length(min = 1, max = 253)))]
+    #[x_kube(validation = Rule::new(
+        "!self.exists(g, g in ['system:authenticated', 'system:unauthenticated', 'system:serviceaccounts'])"
+    ).message("gitopsGroups must not be system:authenticated, system:unauthenticated or system:serviceaccounts: everyone in them could then name any requester"))]
     pub gitops_groups: Vec<String>,
 }
 

@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -28,7 +30,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use super::identity::{self, Sender, Standing};
 use super::{check_requester, effective_role};
-use crate::api::role::{AuditAction, RoleAssignment, RolePolicy};
+use crate::api::role::{AuditAction, RoleAssignment, RolePhase, RolePolicy};
 use crate::api::{Tenant, User};
 use crate::audit::{self, AuditRecord};
 
@@ -44,6 +46,10 @@ pub struct Cluster {
     pub users: Store<User>,
     pub tenants: Store<Tenant>,
     pub assignments: Store<RoleAssignment>,
+    /// The Kubernetes user the operator itself runs as: the only one that writes a
+    /// RoleAssignment's status. `None` when it could not be learnt; status writes are then
+    /// left to RBAC alone.
+    pub operator: Option<String>,
 }
 
 impl Cluster {
@@ -64,6 +70,8 @@ const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// One request as the decision sees it.
 pub struct Request<'a> {
     pub operation: Operation,
+    /// `status` for a write to the status subresource.
+    pub subresource: Option<&'a str>,
     pub sender: &'a Sender,
     pub namespace: &'a str,
     pub new: Option<&'a RoleAssignment>,
@@ -72,6 +80,9 @@ pub struct Request<'a> {
 
 /// Allowed, or refused with the reason the sender reads.
 pub fn decide(request: &Request<'_>, cluster: &Cluster) -> Result<(), String> {
+    if request.subresource == Some("status") {
+        return status_write(request, cluster);
+    }
     match (request.operation.clone(), request.new, request.old) {
         (Operation::Create, Some(new), _) => create(request, new, cluster),
         (Operation::Update, Some(new), Some(old)) => update(request, new, old, cluster),
@@ -129,6 +140,14 @@ fn update(
 }
 
 fn delete(request: &Request<'_>, old: &RoleAssignment, cluster: &Cluster) -> Result<(), String> {
+    if super::phase_of(old) == Some(RolePhase::Applying) {
+        // Deleted half-way, it would leave Entra changed with no record of why.
+        return Err(format!(
+            "RoleAssignment {} is being applied; it can be deleted once it is Applied (and then \
+             superseded) or no longer Applying",
+            old.name_any()
+        ));
+    }
     let user_exists = cluster
         .users
         .get(&ObjectRef::new(&old.spec.user).within(request.namespace))
@@ -148,6 +167,18 @@ fn delete(request: &Request<'_>, old: &RoleAssignment, cluster: &Cluster) -> Res
         ));
     }
     Ok(())
+}
+
+/// Status is the operator's record of what it decided and did, and an `Applied` phase is
+/// what it acts on: nobody else may write it, whatever RBAC allows.
+fn status_write(request: &Request<'_>, cluster: &Cluster) -> Result<(), String> {
+    match &cluster.operator {
+        Some(operator) if *operator != request.sender.username => Err(format!(
+            "only the operator ({operator}) writes a RoleAssignment's status; {} may not",
+            request.sender.username
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The User a request is about, with its Tenant's domain and role policy.
@@ -211,12 +242,39 @@ fn check_approver(approver: &str, sender: Option<&str>, requester: &str) -> Resu
     }
 }
 
+/// The Kubernetes user this process authenticates as, from a SelfSubjectReview; `None`
+/// (logged) when the API server would not say.
+pub async fn own_identity(client: &Client) -> Option<String> {
+    let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
+    match reviews
+        .create(
+            &kube::api::PostParams::default(),
+            &SelfSubjectReview::default(),
+        )
+        .await
+    {
+        Ok(review) => review
+            .status
+            .and_then(|s| s.user_info)
+            .and_then(|u| u.username),
+        Err(error) => {
+            tracing::error!(
+                %error,
+                "cannot learn the operator's own user name; RoleAssignment status writes are \
+                 left to RBAC"
+            );
+            None
+        }
+    }
+}
+
 /// Starts watching what the decision reads, in `namespace` or everywhere, and returns the
 /// webhook's review function. Until every watch has listed once, requests are refused: a
 /// decision on a partial picture could let a non-Admin through.
 pub fn start(
     client: Client,
     namespace: Option<&str>,
+    operator: Option<String>,
     recorder: Recorder,
 ) -> impl Fn(AdmissionRequest<DynamicObject>) -> BoxFuture<'static, AdmissionResponse>
 + Send
@@ -226,6 +284,7 @@ pub fn start(
         users: follow(scoped(&client, namespace)),
         tenants: follow(Api::all(client.clone())),
         assignments: follow(scoped(&client, namespace)),
+        operator,
     };
     move |request| review(cluster.clone(), recorder.clone(), request)
 }
@@ -291,6 +350,7 @@ fn review(
         let decision = decide(
             &Request {
                 operation: request.operation.clone(),
+                subresource: request.sub_resource.as_deref(),
                 sender: &sender,
                 namespace: &namespace,
                 new: new.as_ref(),
@@ -300,7 +360,8 @@ fn review(
         );
         let mut response = response;
         response.audit_annotations.insert(
-            "m365-operator.io/role-change".into(),
+            // The API server prefixes the webhook's name.
+            "role-change".into(),
             match &decision {
                 Ok(()) => "allowed".into(),
                 Err(reason) => format!("denied: {reason}"),
@@ -370,7 +431,15 @@ async fn record_denial(
             assignment.spec.role, assignment.spec.requester, sender.username
         ))),
         action: "ChangeRole".into(),
-        secondary: None,
+        // The refused request, by name: repeats of one request fold into a series, refusals
+        // of different requests stay apart.
+        secondary: Some(ObjectReference {
+            api_version: Some(RoleAssignment::api_version(&()).into()),
+            kind: Some(RoleAssignment::kind(&()).into()),
+            namespace: Some(namespace.into()),
+            name: Some(assignment.name_any()),
+            ..Default::default()
+        }),
     };
     if let Err(error) = recorder.publish(&event, &user.object_ref(&())).await {
         tracing::warn!(%error, "could not publish the denial Event");
@@ -495,6 +564,7 @@ mod tests {
                     200,
                 ),
             ]),
+            operator: Some("system:serviceaccount:m365-operator:m365-operator".into()),
         }
     }
 
@@ -508,6 +578,7 @@ mod tests {
     fn create(cluster: &Cluster, from: &Sender, new: &RoleAssignment) -> Result<(), String> {
         let request = Request {
             operation: Operation::Create,
+            subresource: None,
             sender: from,
             namespace: "team",
             new: Some(new),
@@ -564,6 +635,7 @@ mod tests {
             decide(
                 &Request {
                     operation: Operation::Update,
+                    subresource: None,
                     sender: from,
                     namespace: "team",
                     new: Some(&new),
@@ -580,6 +652,34 @@ mod tests {
         );
     }
 
+    fn delete(cluster: &Cluster, old: &RoleAssignment) -> Result<(), String> {
+        decide(
+            &Request {
+                operation: Operation::Delete,
+                subresource: None,
+                sender: &sender("it-admin", &[]),
+                namespace: "team",
+                new: None,
+                old: Some(old),
+            },
+            cluster,
+        )
+    }
+
+    #[test]
+    fn a_request_being_applied_cannot_be_deleted_but_a_waiting_one_can() {
+        let cluster = cluster(true);
+        let mut request = request_for("r", "alice", Role::Admin, "it-admin@contoso.example", &[]);
+        request.status = Some(RoleAssignmentStatus {
+            phase: Some(RolePhase::Applying),
+            ..Default::default()
+        });
+        let refused = delete(&cluster, &request).unwrap_err();
+        assert!(refused.contains("is being applied"), "{refused}");
+        request.status.as_mut().unwrap().phase = Some(RolePhase::AwaitingApproval);
+        assert_eq!(delete(&cluster, &request), Ok(()));
+    }
+
     #[test]
     fn the_record_of_a_current_role_cannot_be_deleted() {
         let cluster = cluster(true);
@@ -588,16 +688,7 @@ mod tests {
                 .assignments
                 .get(&ObjectRef::new(name).within("team"))
                 .expect("stored");
-            decide(
-                &Request {
-                    operation: Operation::Delete,
-                    sender: &sender("it-admin", &[]),
-                    namespace: "team",
-                    new: None,
-                    old: Some(&old),
-                },
-                &cluster,
-            )
+            delete(&cluster, &old)
         };
         assert!(
             delete("alice-now")
@@ -605,6 +696,34 @@ mod tests {
                 .contains("holds the current role (Approver)")
         );
         assert_eq!(delete("alice-old"), Ok(()));
+    }
+
+    #[test]
+    fn only_the_operator_writes_status() {
+        let cluster = cluster(true);
+        let old = cluster
+            .assignments
+            .get(&ObjectRef::new("alice-now").within("team"))
+            .expect("stored");
+        let write_status = |username: &str| {
+            decide(
+                &Request {
+                    operation: Operation::Update,
+                    subresource: Some("status"),
+                    sender: &sender(username, &["m365:gitops"]),
+                    namespace: "team",
+                    new: Some(&old),
+                    old: Some(&old),
+                },
+                &cluster,
+            )
+        };
+        assert_eq!(
+            write_status("system:serviceaccount:m365-operator:m365-operator"),
+            Ok(())
+        );
+        let refused = write_status("flux").unwrap_err();
+        assert!(refused.contains("only the operator"), "{refused}");
     }
 
     #[test]

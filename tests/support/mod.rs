@@ -2,4 +2,5 @@
 
 pub mod cluster;
 pub mod operator;
+pub mod roles;
 pub mod scenario;

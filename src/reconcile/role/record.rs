@@ -224,10 +224,15 @@ impl Work<'_> {
             .users
             .get(&ObjectRef::new(&self.assignment.spec.user).within(&namespace))
             .map(|u| u.object_ref(&()));
-        for (event, on_user) in self.events.drain(..) {
+        for (mut event, on_user) in self.events.drain(..) {
             let reference = match (on_user, &user) {
                 (false, _) => &assignment,
-                (true, Some(user)) => user,
+                (true, Some(user)) => {
+                    // Names the request, which also keeps the Events of different requests
+                    // apart: the recorder folds Events that differ only in their note.
+                    event.secondary = Some(assignment.clone());
+                    user
+                }
                 (true, None) => continue,
             };
             if let Err(e) = self.ctx.shared.recorder.publish(&event, reference).await {

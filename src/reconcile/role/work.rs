@@ -118,26 +118,30 @@ impl<'a> Work<'a> {
                 detail,
             );
         }
-        let target = self.target()?;
         let siblings = self.siblings().await?;
         if let Some(newer) = self.newer_applied(&siblings) {
             return Err(Stop::Superseded(newer));
         }
         if self.phase() == Some(RolePhase::Applied) {
-            return self.keep_applied(&target).await;
+            return self.keep_applied().await;
         }
-        self.authorize(&target)?;
+        let target = self.target()?;
+        // A request being applied was authorised when it started: finishing it must not stop
+        // half-way because the requester's standing changed since.
+        if self.phase() != Some(RolePhase::Applying) {
+            self.authorize(&target)?;
+        }
         let graph = self.graph(&target).await?;
-        let from = match (self.phase(), self.status.from_role) {
-            (Some(RolePhase::Applying), Some(from)) => from,
-            _ => self.current_role(&siblings),
-        };
+        // Decided against the role in effect now, also when resuming: another request may
+        // have been applied meanwhile, and what was a downgrade then may be an escalation now.
+        let from = self.current_role(&siblings);
         self.status.from_role = Some(from);
         let to = self.assignment.spec.role;
         if is_escalation(from, to) {
             let verdict = approvals::check(self, &target, &graph, from).await?;
             self.approved = Some(verdict_from(verdict));
             if !self.approved.as_ref().is_some_and(|v| v.passed) {
+                self.undo_partial_change(&target, &graph, from).await?;
                 let message = self
                     .approved
                     .as_ref()
@@ -157,6 +161,26 @@ impl<'a> Work<'a> {
             });
         }
         self.apply(&target, &graph, from, &siblings).await
+    }
+
+    /// A request that was being applied and now needs an approval it lacks: whatever it
+    /// already changed in Entra goes back to the role in effect.
+    async fn undo_partial_change(
+        &mut self,
+        target: &Target,
+        graph: &Graph,
+        current: Role,
+    ) -> Result<(), Stop> {
+        if self.phase() != Some(RolePhase::Applying) {
+            return Ok(());
+        }
+        let plan = entra::make_match(graph, &target.policy, current, &target.object_id).await?;
+        let detail = format!(
+            "another change made this an escalation from {current}; Entra back to {current}: {}",
+            plan.summary()
+        );
+        self.audit(AuditAction::Reverted, OPERATOR, detail);
+        Ok(())
     }
 
     /// The User, its Tenant's role policy, and its account, or why the request must wait.
@@ -316,10 +340,11 @@ impl<'a> Work<'a> {
         siblings: &[Arc<RoleAssignment>],
     ) -> Result<(), Stop> {
         let to = self.assignment.spec.role;
-        if self.phase() != Some(RolePhase::Applying) {
+        let revoke = to < from && self.status.tokens_valid_after.is_none();
+        if self.phase() != Some(RolePhase::Applying) || revoke {
             self.status.phase = Some(RolePhase::Applying);
             self.status.object_id = Some(target.object_id.clone());
-            if to < from {
+            if revoke {
                 // Recorded before anything else: from now on introspection refuses the
                 // tokens issued under the higher role, even if this pass dies here.
                 self.status.tokens_valid_after = Some(Time(jiff::Timestamp::now()));
@@ -351,8 +376,20 @@ impl<'a> Work<'a> {
     }
 
     /// An applied request: the mail, if it is still owed, and Entra drift undone.
-    async fn keep_applied(&mut self, target: &Target) -> Result<(), Stop> {
-        let graph = self.graph(target).await?;
+    /// While the User is away (deactivated, deleted) or its Tenant unreachable the role
+    /// stays in effect and Entra is left alone: a Deactivation owns the account then.
+    async fn keep_applied(&mut self) -> Result<(), Stop> {
+        let target = match self.target() {
+            Ok(target) => target,
+            Err(Stop::Waiting { .. }) => return Ok(()),
+            Err(other) => return Err(other),
+        };
+        let target = &target;
+        let graph = match self.graph(target).await {
+            Ok(graph) => graph,
+            Err(Stop::Waiting { .. }) => return Ok(()),
+            Err(other) => return Err(other),
+        };
         let from = self.status.from_role.unwrap_or_default();
         let plan = entra::make_match(
             &graph,
