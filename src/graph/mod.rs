@@ -183,20 +183,30 @@ impl Graph {
             if call.at_most_once && error.category == Category::Unavailable {
                 return Err(error);
             }
-            let pause = match self.retry.delay(attempt, &error, jitter()) {
-                Some(pause) => pause,
+            let (pause, replicating) = match self.retry.delay(attempt, &error, jitter()) {
+                Some(pause) => (pause, false),
                 None if self.still_replicating(&call, &error, started) => {
-                    self.retry.replication_pause(attempt)
+                    (self.retry.replication_pause(attempt), true)
                 }
                 None => return Err(error),
             };
-            tracing::warn!(
-                operation = call.operation,
-                category = error.category.as_str(),
-                code = %error.code,
-                pause_ms = pause.as_millis() as u64,
-                "Graph call failed, retrying"
-            );
+            if replicating {
+                // Expected right after a create: Entra has not replicated the object yet.
+                tracing::debug!(
+                    operation = call.operation,
+                    code = %error.code,
+                    pause_ms = pause.as_millis() as u64,
+                    "Graph does not show the new object yet, retrying"
+                );
+            } else {
+                tracing::warn!(
+                    operation = call.operation,
+                    category = error.category.as_str(),
+                    code = %error.code,
+                    pause_ms = pause.as_millis() as u64,
+                    "Graph call failed, retrying"
+                );
+            }
             crate::metrics::graph_wait(error.category.as_str(), pause);
             tokio::time::sleep(pause).await;
             attempt += 1;
