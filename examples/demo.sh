@@ -83,6 +83,8 @@ up() {
     crd/roleassignments.m365-operator.io
   # deploy/namespace.yaml is the operator's own namespace: its token signing keys live there.
   kubectl apply -f deploy/namespace.yaml -f examples/namespace.yaml -f examples/credentials.yaml
+  # The personas, bound to the demo cluster's it-admin, vp, hr-partner and employee users.
+  kubectl apply -f deploy/personas.yaml -f examples/rbac.yaml
   sed "s#SIMULATOR_URL#$sim_url#" examples/tenant.yaml | kubectl apply -f -
 
   say "starting the operator (log: $state/operator.log)"
@@ -145,12 +147,43 @@ Everything keeps running. Try:
   kubectl describe users.m365-operator.io -n m365-demo zoe-muller
   kubectl get roleassignments.m365-operator.io -n m365-demo lukasz-oster-user -o yaml
   kubectl get secret -n m365-demo zoe-muller-credentials -o jsonpath='{.data.password}' | base64 -d
+
+A role change as the IT admin (it-admin@contoso.example, an Admin), approved by the VP:
+  examples/demo.sh promote zoe-muller Approver
 Stop everything with: examples/demo.sh down
 MSG
+}
+
+# A RoleAssignment sent as the cluster user it-admin, then approved as the cluster user vp,
+# each through the admission webhook, as the two people would with kubectl.
+promote() {
+  local user=$1 role=$2 name
+  name="$user-$(echo "$role" | tr '[:upper:]' '[:lower:]')"
+  local as_admin=$cluster/kubeconfig-it-admin as_vp=$cluster/kubeconfig-vp
+  say "it-admin asks for role $role for $user"
+  KUBECONFIG=$as_admin kubectl create -f - <<YAML
+apiVersion: m365-operator.io/v1alpha1
+kind: RoleAssignment
+metadata: { name: $name, namespace: m365-demo }
+spec:
+  user: $user
+  role: $role
+  justification: asked for from the demo's command line
+  requester: it-admin@contoso.example
+YAML
+  sleep 2
+  KUBECONFIG=$as_admin kubectl get roleassignments.m365-operator.io -n m365-demo "$name"
+  say "vp approves"
+  KUBECONFIG=$as_vp kubectl patch roleassignments.m365-operator.io -n m365-demo "$name" \
+    --type=merge -p '{"spec":{"approvals":[{"approver":"vp@contoso.example"}]}}'
+  KUBECONFIG=$as_admin kubectl wait --for=jsonpath='{.status.phase}'=Applied \
+    roleassignments.m365-operator.io -n m365-demo "$name" --timeout=60s
+  KUBECONFIG=$as_admin kubectl get roleassignments.m365-operator.io -n m365-demo
 }
 
 case "${1:-up}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 [up|down]" >&2; exit 2 ;;
+  promote) [ $# -eq 3 ] || { echo "usage: $0 promote USER ROLE" >&2; exit 2; }; promote "$2" "$3" ;;
+  *) echo "usage: $0 [up|down|promote USER ROLE]" >&2; exit 2 ;;
 esac
