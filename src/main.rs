@@ -84,7 +84,8 @@ struct RunArgs {
     /// Reconcile only the Tenants matching this label selector (all Tenants by default).
     #[arg(long, env = "M365_TENANT_SELECTOR")]
     tenant_selector: Option<String>,
-    /// Address of the HTTP server for /healthz, /readyz and /metrics.
+    /// Address of the HTTP server: /healthz, /readyz, /metrics, the JWKS and discovery
+    /// documents, and /introspect.
     #[arg(long, env = "M365_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
     http_listen: SocketAddr,
     /// Reconcile only while holding the leader Lease, so that replicas can stand by.
