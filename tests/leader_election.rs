@@ -11,7 +11,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Api;
 use kube::api::PostParams;
-use operator_process::OperatorProcess;
+use operator_process::{OperatorProcess, own_tenant};
 use support::cluster::{self, Identity};
 use support::scenario::Scenario;
 
@@ -27,9 +27,11 @@ fn campaigner(
     let namespace = scenario.namespace.as_str();
     let lease = format!("--lease-duration={}", lease.as_secs());
     let renew = format!("--lease-renew={}", renew.as_secs());
+    let selector = own_tenant(namespace);
     let args = [
         "--namespace",
         namespace,
+        &selector,
         "--leader-election=true",
         "--operator-namespace",
         namespace,

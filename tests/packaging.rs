@@ -27,7 +27,7 @@ use kube::config::Kubeconfig;
 use kube::discovery::{self, Scope};
 use kube::{Api, Client};
 use m365_operator::api::User;
-use operator_process::{OperatorProcess, sample};
+use operator_process::{OperatorProcess, own_tenant, sample};
 use serde::Deserialize;
 use serde_json::json;
 use support::cluster::{self, FIELD_MANAGER, Identity};
@@ -403,6 +403,7 @@ async fn the_shipped_rbac_lets_the_operator_do_its_job_and_nothing_more() {
         &[
             "--namespace",
             namespace,
+            &own_tenant(namespace),
             "--leader-election=true",
             "--operator-namespace=m365-operator",
             "--lease-duration=5",
@@ -613,6 +614,7 @@ async fn readiness_waits_until_the_caches_are_synced() {
         &[
             "--namespace",
             namespace,
+            &own_tenant(namespace),
             "--operator-namespace",
             namespace,
             "--leader-election=false",
@@ -655,6 +657,7 @@ async fn metrics_count_reconciles_and_readiness_fails_while_draining() {
         &[
             "--namespace",
             &scenario.namespace,
+            &own_tenant(&scenario.namespace),
             "--operator-namespace",
             &scenario.namespace,
             "--leader-election=false",
@@ -1202,6 +1205,7 @@ async fn the_shipped_rbac_lets_the_operator_keep_its_webhook_certificate() {
         &[
             "--namespace",
             &scenario.namespace,
+            &own_tenant(&scenario.namespace),
             "--leader-election=false",
             "--operator-namespace=m365-operator",
             "--webhook-listen=127.0.0.1:0",

@@ -61,7 +61,11 @@ env_file=$(tests/control-plane/start.sh "$cluster_dir")
 export KUBECONFIG M365_TEST_CLUSTER_DIR
 
 stage "cargo test"
-cargo test --workspace --no-fail-fast -- --include-ignored --test-threads=1 "$@"
+# Integration tests mostly wait on the API server and their operators, so a few run side by
+# side even on two cores; each has its own namespace, simulator, Tenant and operator.
+# M365_TEST_THREADS=1 runs them one at a time.
+cargo test --workspace --no-fail-fast -- --include-ignored \
+  --test-threads="${M365_TEST_THREADS:-3}" "$@"
 
 stage "conformance (Graph simulator vs. Microsoft Graph SDK for Python)"
 tests/conformance/run.sh

@@ -18,6 +18,12 @@ pub struct OperatorProcess {
     _dir: tempfile::TempDir,
 }
 
+/// The flag that keeps an operator to the Tenant of the scenario in `namespace`: Tenants are
+/// cluster-scoped, and operators of tests side by side must not report on each other's.
+pub fn own_tenant(namespace: &str) -> String {
+    format!("--tenant-selector=m365-operator.io/test={namespace}")
+}
+
 impl OperatorProcess {
     /// Starts the operator with `kubeconfig`, `args` after `run`, and `env`.
     pub fn start(kubeconfig: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {

@@ -46,14 +46,19 @@ impl Operator {
             .open(log)
             .expect("open the log");
         let err = out.try_clone().expect("clone the log handle");
+        let own_tenants = format!("{TEST_LABEL}={namespace}");
         Command::new(env!("CARGO_BIN_EXE_m365-operator"))
-            // The test namespace doubles as the operator's own (signing keys, lease).
+            // The test namespace doubles as the operator's own (signing keys, lease), and
+            // Tenants are cluster-scoped: each operator looks after its own test's Tenant
+            // only, or operators of tests running side by side report on each other's.
             .args([
                 "run",
                 "--namespace",
                 namespace,
                 "--operator-namespace",
                 namespace,
+                "--tenant-selector",
+                &own_tenants,
             ])
             .args(extra)
             .env("KUBECONFIG", cluster::kubeconfig_path(Identity::Admin))

@@ -229,9 +229,14 @@ impl Scenario {
     }
 
     /// Merge-patches the Tenant's spec, as a person editing it would.
+    ///
+    /// With the operator running, returns once the operator has seen the change (the Tenant's
+    /// `observedGeneration` caught up): what the test does next must not race a cache that
+    /// still holds the old spec, which under load takes a while to follow.
     pub async fn patch_tenant(&self, spec: serde_json::Value) {
         let patch = json!({ "spec": spec });
-        self.tenants()
+        let patched = self
+            .tenants()
             .patch(
                 self.tenant_name(),
                 &PatchParams::default(),
@@ -239,6 +244,16 @@ impl Scenario {
             )
             .await
             .expect("patch the Tenant");
+        if self.operator.is_none() {
+            return;
+        }
+        let generation = patched.metadata.generation;
+        wait(
+            "the operator to see the Tenant change",
+            || async { self.tenants().get(self.tenant_name()).await.ok() },
+            |t| t.status.as_ref().and_then(|s| s.observed_generation) >= generation,
+        )
+        .await;
     }
 
     /// Moves the Tenant's client secret into `namespace`, for an operator whose own namespace
