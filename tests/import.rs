@@ -13,7 +13,7 @@ use kube::{Api, ResourceExt};
 use m365_operator::api::User;
 use m365_operator::import::{self, Defaults, FIELD_MANAGER};
 use support::cluster::{self, Identity};
-use support::scenario::Scenario;
+use support::scenario::{Scenario, wait};
 
 /// Fifty rows as a spreadsheet exports them (byte-order mark, CRLF, a quoted line break in
 /// row 6), good and bad mixed.
@@ -417,4 +417,13 @@ async fn grant(scenario: &Scenario, identity: Identity, verbs: &[&str]) {
         .create(&params, &binding)
         .await
         .expect("create the RoleBinding");
+    // The binding takes a moment to reach the API server's authorizer.
+    let users: Api<m365_operator::api::User> =
+        Api::namespaced(cluster::client(identity).await, &scenario.namespace);
+    wait(
+        "the grant to take effect",
+        || async { Some(users.list(&Default::default()).await.is_ok()) },
+        |listed| *listed,
+    )
+    .await;
 }

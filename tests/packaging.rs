@@ -961,6 +961,22 @@ async fn bind_in(client: &Client, namespace: &str, role: &str, identity: Identit
         .expect("bind the persona");
 }
 
+/// Waits until `granted` answers true: a new binding takes a moment to reach the API server's
+/// authorizer, and a refusal asserted before then would prove nothing.
+async fn until_granted<F, Fut>(granted: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..150 {
+        if granted().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the binding never took effect");
+}
+
 /// What a persona may do (`true`) or not, verb and resource, in a namespace it is bound in.
 type Expectations = &'static [(&'static str, &'static str, bool)];
 
@@ -1044,6 +1060,8 @@ async fn each_persona_may_do_its_job_and_only_the_operator_writes_status() {
         )
         .await;
         let client = cluster::client(identity).await;
+        // Every persona reads Users; once it may, the API server's authorizer has the binding.
+        until_granted(|| may(&client, "get", "users", &namespace)).await;
         for &(verb, resource, allowed) in expected.iter().chain(NOBODY_WRITES_STATUS) {
             assert_eq!(
                 may(&client, verb, resource, &namespace).await,
@@ -1118,6 +1136,7 @@ async fn bound_cluster_wide_only_gitops_writes_tenants() {
             .await
             .expect("bind the persona cluster-wide");
         created.push(user.clone());
+        until_granted(|| user_may(&admin, &user, "get", "users")).await;
         for verb in ["get", "list", "watch"] {
             assert_eq!(
                 user_may(&admin, &user, verb, "tenants").await,
