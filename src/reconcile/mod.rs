@@ -172,7 +172,7 @@ pub async fn run(client: kube::Client, scope: Scope, health: Health) -> Result<(
         .watches(
             role::api(&client, scope.namespace.as_deref()),
             watcher::Config::default(),
-            |a| Some(role::user_of(&a)),
+            role::user_whose_role_it_sets,
         )
         .graceful_shutdown_on(health.stopping());
 

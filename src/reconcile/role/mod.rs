@@ -38,10 +38,14 @@ const RESYNC: Duration = Duration::from_secs(600);
 /// How often a request that waits (for its User, an approval, the Tenant) is looked at again.
 const RETRY: Duration = Duration::from_secs(60);
 
-/// The User a RoleAssignment is about, for a controller that watches RoleAssignments to
-/// reconcile their Users.
-pub fn user_of(assignment: &RoleAssignment) -> ObjectRef<User> {
-    ObjectRef::new(&assignment.spec.user).within(&assignment.namespace().unwrap_or_default())
+/// The User whose effective role a RoleAssignment may have just set or stopped setting, for
+/// the User controller's watch. Only applied and superseded requests count: the status writes
+/// of a request still being decided change no User, and each User pass costs Graph calls.
+pub fn user_whose_role_it_sets(assignment: RoleAssignment) -> Option<ObjectRef<User>> {
+    let phase = assignment.status.as_ref().and_then(|s| s.phase);
+    matches!(phase, Some(RolePhase::Applied | RolePhase::Superseded)).then(|| {
+        ObjectRef::new(&assignment.spec.user).within(&assignment.namespace().unwrap_or_default())
+    })
 }
 
 /// RoleAssignments in `namespace`, or in every namespace when `None`.

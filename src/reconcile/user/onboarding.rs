@@ -51,7 +51,10 @@ pub(super) async fn check_approval(
     };
     let spec = &user.spec.approval;
     let membership = match policy.group_to_check(&spec.approver) {
-        Some(group) => approver_membership(graph, &spec.approver, group).await?,
+        Some(group) => match graph.address_in_group(&spec.approver, group).await? {
+            true => Membership::Member,
+            false => Membership::NotMember,
+        },
         None => Membership::Unchecked,
     };
     let presented = PresentedApproval {
@@ -72,29 +75,6 @@ pub(super) async fn check_approval(
         jiff::Timestamp::now(),
     )
     .map_err(|problem| refuse(problem.reason(), problem.to_string()))
-}
-
-/// Whether the approver's account is in the HR group, nested groups included.
-async fn approver_membership(
-    graph: &Graph,
-    approver: &str,
-    group: &str,
-) -> Result<Membership, GraphError> {
-    let Some(account) = graph
-        .find_address_owners(approver)
-        .await?
-        .into_iter()
-        .next()
-    else {
-        return Ok(Membership::NotMember);
-    };
-    let groups = graph.transitive_member_of(&account.id).await?;
-    Ok(
-        match groups.iter().any(|g| g.id.eq_ignore_ascii_case(group)) {
-            true => Membership::Member,
-            false => Membership::NotMember,
-        },
-    )
 }
 
 /// What judging the deadline found out this pass.
